@@ -1,0 +1,165 @@
+"""The ``bench`` command line: run, plugins, list, describe, leaderboard (plus plugin commands)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from bench.errors import BenchError
+from bench.plugins import PluginHost, get_host
+from bench.registry import KINDS
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _host(ctx: click.Context) -> PluginHost:
+    strict = bool(ctx.find_root().params.get("strict_plugins"))
+    host = get_host(strict=strict)
+    if not strict:
+        for info, message in host.errors():
+            err.print(f"[yellow]warning:[/] plugin {info.name!r} ({info.distribution or 'unknown distribution'}) "
+                      f"skipped: {message}", highlight=False)
+    return host
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--strict-plugins", is_flag=True, help="Make any plugin fault (import error, raising hook) fatal.")
+@click.version_option(package_name="skinbench", prog_name="bench")
+def cli(strict_plugins: bool) -> None:
+    """skinbench: GAN data augmentation for skin-lesion segmentation, one command per experiment."""
+
+
+@cli.command()
+@click.option("--gen", default="none", show_default=True, help="Generator(s): NAME, NAME1,NAME2 (alternated), or none.")
+@click.option("--seg", default="unet", show_default=True, help="Segmenter name, e.g. unet.")
+@click.option("--loss", default=None, help="Loss name; default: the segmenter's.")
+@click.option("--schedule", default=None, help="real-only, two-phase, mixed; default: two-phase with a generator.")
+@click.option("--data", default=None, help="Training dataset: fixture[?n=..], isic2017:ROOT, folder:ROOT.")
+@click.option("--test", "test", default=None, help="Score on another dataset's test (or val) split.")
+@click.option("--profile", default="quick", show_default=True, help="paper or quick.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")
+@click.option("--force", is_flag=True, help="Run again even when a finished record exists.")
+@click.option("--size", default=None, help="Override the input size, HxW.")
+@click.option("--channels", default=None, help="Override the channel set: rgb, rgb-hsv-l, rgb-hsv-lab.")
+@click.option("--batch-size", default=None, type=int)
+@click.option("--lr", default=None, type=float)
+@click.option("--epochs", default=None, type=int, help="Epochs of real-only and mixed schedules.")
+@click.option("--synthetic-epochs", default=None, type=int, help="Two-phase: epochs on synthetic data.")
+@click.option("--finetune-epochs", default=None, type=int, help="Two-phase: epochs on real data after.")
+@click.option("--gan-epochs", default=None, type=int, help="Epochs to train each generator.")
+@click.option("--gan-size", default=None, help="Generator output size, HxW.")
+@click.option("--width", default=None, type=float, help="Channel-width multiplier of the networks (1 = paper).")
+@click.option("--threshold", default=None, type=float, help="Probability threshold of the prediction.")
+@click.pass_context
+def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed, out, device,
+        save_predictions, force, **overrides) -> None:
+    """Run the protocol once and write a record under OUT."""
+    from bench.progress import RichReporter
+    from bench.run import RunOptions, execute
+
+    host = _host(ctx)
+    opts = RunOptions(gen=gen, seg=seg, loss=loss, schedule=schedule, data=data, test=test, profile=profile,
+                      seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
+                      overrides=overrides)
+    with RichReporter(err) as reporter:
+        record = execute(host, opts, reporter, log=lambda m: err.print(m, highlight=False))
+    s = record["summary"]
+    click.echo(
+        f"jaccard {s['jaccard']:.4f}  dice {s['dice']:.4f}  threshold-jaccard {s['threshold_jaccard']:.4f}  "
+        f"({s['n_images']} images, {s['below_0.6']} below 0.6, {s['below_0.7']} below 0.7)")
+    click.echo(f"record: {record['_path']}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """Installed plugins, their versions, what each registered, and load errors."""
+    host = get_host(strict=bool(ctx.find_root().params.get("strict_plugins")))
+    infos = [p.as_dict() for p in host.plugins.values()]
+    if as_json:
+        click.echo(json.dumps(infos, indent=2))
+        return
+    for p in infos:
+        version = p["version"] or "?"
+        console.print(f"[bold]{p['name']}[/] {version} ({p['distribution'] or 'unknown distribution'})", highlight=False)
+        for kind, names in p["registered"].items():
+            console.print(f"  {kind}: {', '.join(names)}", highlight=False)
+        for e in p["errors"]:
+            console.print(f"  [red]error:[/] {e}", highlight=False)
+
+
+@cli.command(name="list")
+@click.argument("kind", type=click.Choice(KINDS + tuple(k[:-1] for k in KINDS)))
+@click.argument("pattern", required=False)
+@click.pass_context
+def list_(ctx: click.Context, kind: str, pattern: str | None) -> None:
+    """Components of KIND, optionally filtered by a wildcard PATTERN (e.g. 'cdnn*')."""
+    host = _host(ctx)
+    for component in host.registry.all(kind):
+        if pattern is None or component.name in host.registry.names(kind, pattern):
+            console.print(f"{component.name:<16} {component.description}  [dim]({component.plugin})[/]", highlight=False)
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_context
+def describe(ctx: click.Context, name: str) -> None:
+    """One component's description, defaults, reference and (for networks) layers and parameters."""
+    from bench.describe import describe_component
+
+    host = _host(ctx)
+    found = host.registry.find(name)
+    if not found:
+        from bench.registry import unknown_message
+
+        everything = sorted({n for kind in KINDS for n in host.registry.names(kind)})
+        raise BenchError(unknown_message("component", name, everything))
+    for component in found:
+        console.print(describe_component(component), highlight=False, markup=False)
+
+
+@cli.command()
+@click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
+@click.option("--out", default=None, type=click.Path(path_type=Path), help="Write the markdown here too.")
+@click.option("--metric", default="jaccard", show_default=True,
+              type=click.Choice(["jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity", "specificity"]))
+def leaderboard(runs: Path, out: Path | None, metric: str) -> None:
+    """Markdown leaderboards (Table 2 style) from the records under RUNS."""
+    from bench.leaderboard import render
+    from bench.records import atomic_write_bytes, load_records
+
+    if not runs.is_dir():
+        raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
+    records, warnings = load_records(runs)
+    for w in warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    text = render(records, metric)
+    if out:
+        atomic_write_bytes(out, text.encode())
+    click.echo(text)
+
+
+def main() -> None:
+    """Console-script entry: plugin commands are added, and BenchErrors print as one line."""
+    strict = "--strict-plugins" in sys.argv[1:]
+    try:
+        get_host(strict=strict).add_commands(cli)
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BenchError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)

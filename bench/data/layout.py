@@ -1,0 +1,48 @@
+"""Match image files with their mask files in folders, reporting missing and extra masks by name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bench.data.source import Pair
+from bench.errors import DataError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+MASK_SUFFIXES = ("_segmentation", "_lesion", "_mask", "_Segmentation", "")
+
+
+def match_pairs(
+    image_dir: Path,
+    mask_dir: Path,
+    image_pattern: re.Pattern[str] | None = None,
+    mask_suffixes: tuple[str, ...] = MASK_SUFFIXES,
+) -> list[Pair]:
+    """Pairs in id order; every image needs exactly one mask and every mask an image."""
+    for folder in (image_dir, mask_dir):
+        if not folder.is_dir():
+            raise DataError(f"{folder}: folder not found; expected it to hold the split's "
+                            f"{'images' if folder == image_dir else 'masks'}")
+    images = sorted(
+        p for p in image_dir.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        and (image_pattern is None or image_pattern.fullmatch(p.stem))
+    )
+    masks = {p.stem: p for p in mask_dir.iterdir()
+             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")}
+    used: set[str] = set()
+    pairs: list[Pair] = []
+    for image in images:
+        found = [masks[image.stem + s] for s in mask_suffixes if image.stem + s in masks]
+        if not found:
+            expected = mask_dir / f"{image.stem}{mask_suffixes[0]}.png"
+            raise DataError(f"{image}: no mask found; expected {expected}")
+        used.add(found[0].stem)
+        pairs.append(Pair(image.stem, image, found[0]))
+    extra = sorted(set(masks) - used)
+    if extra:
+        raise DataError(
+            f"{masks[extra[0]]}: mask has no image in {image_dir}"
+            + (f" (and {len(extra) - 1} more masks without images)" if len(extra) > 1 else "")
+        )
+    return pairs

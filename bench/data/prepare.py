@@ -1,0 +1,104 @@
+"""Prepare a split once per size into an on-disk cache (uint8 arrays, no pickle) and load it back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.data.source import Split
+
+PREP_VERSION = 1
+
+
+@dataclass
+class Prepared:
+    """A split resized to one size: RGB ``(N, 3, H, W)`` and masks ``(N, 1, H, W)``, both uint8."""
+
+    ids: list[str]
+    images: torch.Tensor
+    masks: torch.Tensor
+    original_sizes: list[tuple[int, int]]
+    fingerprint: str
+    from_cache: bool
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def to(self, device: torch.device) -> "Prepared":
+        return Prepared(
+            self.ids, self.images.to(device), self.masks.to(device), self.original_sizes,
+            self.fingerprint, self.from_cache,
+        )
+
+
+def cache_root() -> Path:
+    """``BENCH_CACHE_DIR``, or ``~/.cache/skinbench``."""
+    return Path(os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "skinbench")
+
+
+def resize_pair(image: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear (antialiased) image resize; the mask is resized as grey levels and re-binarised at 0.5."""
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image, mask
+    img = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
+    m = np.asarray(Image.fromarray(mask * 255).resize((w, h), Image.BILINEAR)) >= 128
+    return img, m.astype(np.uint8)
+
+
+def prepare(split: Split, size: tuple[int, int], workers: int | None = None) -> Prepared:
+    """Decode, check and resize every pair of ``split`` once; later calls load the cached arrays."""
+    key = hashlib.sha256(f"{split.fingerprint()}|{size}|v{PREP_VERSION}".encode()).hexdigest()[:20]
+    folder = cache_root() / "prepared" / key
+    if (folder / "meta.json").exists():
+        meta = json.loads((folder / "meta.json").read_text())
+        images = np.load(folder / "images.npy", allow_pickle=False)
+        masks = np.load(folder / "masks.npy", allow_pickle=False)
+        return Prepared(
+            meta["ids"], torch.from_numpy(images), torch.from_numpy(masks),
+            [tuple(s) for s in meta["original_sizes"]], split.fingerprint(), True,
+        )
+
+    n = len(split)
+    h, w = size
+    images = np.empty((n, 3, h, w), dtype=np.uint8)
+    masks = np.empty((n, 1, h, w), dtype=np.uint8)
+    original: list[tuple[int, int]] = [(0, 0)] * n
+
+    def one(i: int) -> None:
+        image, mask = split.load(i)
+        original[i] = (int(image.shape[0]), int(image.shape[1]))
+        img, m = resize_pair(image, mask, size)
+        images[i] = img.transpose(2, 0, 1)
+        masks[i, 0] = m
+
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        list(pool.map(one, range(n)))
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
+    try:
+        np.save(tmp / "images.npy", images, allow_pickle=False)
+        np.save(tmp / "masks.npy", masks, allow_pickle=False)
+        meta = {"ids": split.ids(), "original_sizes": original, "size": list(size),
+                "fingerprint": split.fingerprint(), "version": PREP_VERSION}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process prepared the same split first: theirs is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Prepared(split.ids(), torch.from_numpy(images), torch.from_numpy(masks), original,
+                    split.fingerprint(), False)

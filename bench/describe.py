@@ -1,0 +1,39 @@
+"""Text for ``bench describe``: metadata, and for networks their layers and trainable parameters."""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from bench.data import channels
+from bench.data.spec import parse_size
+from bench.registry import Component, singular
+
+
+def describe_component(component: Component) -> str:
+    lines = [f"{component.name} ({singular(component.kind)}, plugin {component.plugin})"]
+    if component.description:
+        lines.append(f"  {component.description}")
+    if component.reference:
+        lines.append(f"  reference: {component.reference}")
+    for key, value in component.defaults.items():
+        lines.append(f"  default {key}: {value}")
+    if component.kind == "segmenters":
+        cset = component.defaults.get("channels", "rgb")
+        model = component.factory(channels.channel_count(cset))
+        lines += _network(model)
+    elif component.kind == "generators":
+        gen = component.factory(size=parse_size(component.defaults.get("size", "192x256")))
+        lines.append(gen.describe())
+    else:
+        doc = inspect.getdoc(component.factory)
+        if doc:
+            lines.append("  " + doc.splitlines()[0])
+    return "\n".join(lines)
+
+
+def _network(model: torch.nn.Module) -> list[str]:
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    layers = [m for m in model.modules() if not list(m.children())]
+    return [f"  trainable parameters: {params:,}", f"  leaf layers: {len(layers)}", str(model)]

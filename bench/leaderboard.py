@@ -1,0 +1,77 @@
+"""Markdown leaderboards from run records: rows segmenters, columns augmentation strategies (Table 2)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from bench.records import gen_label
+
+BASELINE = "real only"
+
+
+def strategy(run: dict[str, Any]) -> str:
+    """Column label: ``real only`` for no generator, the generators, and the schedule when not default."""
+    if not run["gen"]:
+        return BASELINE if run["schedule"] == "real-only" else f"none ({run['schedule']})"
+    label = gen_label(run["gen"])
+    return label if run["schedule"] == "two-phase" else f"{label} ({run['schedule']})"
+
+
+def row_label(run: dict[str, Any]) -> str:
+    """Row label: the segmenter, with its loss when it is not the segmenter's default."""
+    default = run.get("loss_default")
+    return run["seg"] if run["loss"] == default else f"{run['seg']} [{run['loss']}]"
+
+
+def table_key(run: dict[str, Any]) -> tuple:
+    """Records that may share a table: same data, test split, profile and protocol version."""
+    return (run["data"], run["test"], run.get("test_split"), run["profile"], run.get("protocol_version"))
+
+
+def _order(columns: set[str]) -> list[str]:
+    rest = sorted(c for c in columns if c != BASELINE)
+    return ([BASELINE] if BASELINE in columns else []) + rest
+
+
+def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
+    """One markdown section per table key; each cell is mean ± std over seeds with n."""
+    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        tables[table_key(record["run"])].append(record)
+    if not tables:
+        return "# skinbench leaderboard\n\nNo finished runs found.\n"
+    out = ["# skinbench leaderboard", ""]
+    for key in sorted(tables, key=lambda k: tuple(str(x) for x in k)):
+        data, test, split, profile, version = key
+        group = tables[key]
+        cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for record in group:
+            cells[(row_label(record["run"]), strategy(record["run"]))].append(float(record["summary"][metric]))
+        rows = sorted({r for r, _ in cells})
+        cols = _order({c for _, c in cells})
+        n_images = sorted({record["summary"]["n_images"] for record in group})
+        out += [
+            f"## {data} (profile `{profile}`, protocol v{version})",
+            "",
+            f"Mean per-image {metric.replace('_', ' ')} on the `{split}` split of `{test}` "
+            f"({', '.join(map(str, n_images))} images, each scored at its original resolution); "
+            "mean ± standard deviation over seeds, n = number of seeds.",
+            "",
+            "| segmenter | " + " | ".join(cols) + " |",
+            "| --- | " + " | ".join("---" for _ in cols) + " |",
+        ]
+        for row in rows:
+            line = [row]
+            for col in cols:
+                values = cells.get((row, col))
+                if not values:
+                    line.append("–")
+                    continue
+                sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+                line.append(f"{np.mean(values):.4f} ± {sd:.4f} (n={len(values)})")
+            out.append("| " + " | ".join(line) + " |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,227 @@
+"""One run of the protocol: resolve components, prepare data, train generators and segmenter, score, record."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import bench
+from bench import profiles
+from bench.augment import AugmentConfig
+from bench.components import Generator
+from bench.data import channels
+from bench.data.prepare import Prepared, prepare
+from bench.data.source import Dataset
+from bench.data.spec import format_size, parse_size, parse_spec
+from bench.errors import BenchError, ConfigError
+from bench.evaluate import predict_probabilities, score_probabilities
+from bench.plugins import PluginHost
+from bench.registry import singular
+from bench.records import RESULTS, SCHEMA, environment, run_dir, save_checkpoint, write_json
+from bench.train import Reporter, SilentReporter, Trainer, TrainState
+
+
+@dataclass
+class RunOptions:
+    """What the user asked for; ``None`` means "the profile's or the component's default"."""
+
+    gen: str = "none"
+    seg: str = "unet"
+    loss: str | None = None
+    schedule: str | None = None
+    data: str | None = None
+    test: str | None = None
+    profile: str = "quick"
+    seed: int = 0
+    out: Path = Path("runs")
+    device: str = "auto"
+    save_predictions: bool = False
+    force: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ConfigError(f"--device: {name!r} is not a device; expected auto, cpu, cuda or cuda:N")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_dataset(host: PluginHost, text: str, option: str) -> Dataset:
+    spec = parse_spec(text, option)
+    component = host.registry.get("datasets", spec.name)
+    return component.factory(spec.arg, **spec.options)
+
+
+def to_gan_input(p: Prepared, device: torch.device) -> torch.Tensor:
+    """Real pairs as the GANs see them: 4 channels in [-1, 1] (RGB, mask as -1/1)."""
+    rgb = p.images.to(device).float() / 127.5 - 1.0
+    mask = p.masks.to(device).float() * 2.0 - 1.0
+    return torch.cat((rgb, mask), 1)
+
+
+def resolve(host: PluginHost, opts: RunOptions) -> dict[str, Any]:
+    """Every value the run will use, with the defaults filled in: the record's ``run`` section."""
+    seg_spec = parse_spec(opts.seg, "--seg")
+    seg = host.registry.get("segmenters", seg_spec.name)
+    gens = [] if opts.gen.strip().lower() == "none" else [g.strip() for g in opts.gen.split(",") if g.strip()]
+    if not gens and opts.gen.strip().lower() != "none":
+        raise ConfigError("--gen: expected a generator name, a comma-separated list, or none")
+    for g in gens:
+        host.registry.get("generators", g)
+    schedule = opts.schedule or ("two-phase" if gens else "real-only")
+    sched = host.registry.get("schedules", schedule)
+    if sched.defaults.get("needs_generator") and not gens:
+        raise ConfigError(f"--schedule {schedule} needs a generator; pass --gen NAME, or use --schedule real-only")
+    if not sched.defaults.get("needs_generator", True) and gens:
+        raise ConfigError(f"--schedule {schedule} uses no generator; drop --gen or choose --schedule two-phase")
+    loss = opts.loss or seg.defaults.get("loss", "bce")
+    host.registry.get("losses", loss)
+    prof = profiles.resolve(opts.profile, opts.overrides)
+    size = parse_size(prof["size"] or seg.defaults.get("size", "192x256"))
+    channel_set = prof["channels"] or seg.defaults.get("channels", "rgb")
+    channels.channel_count(channel_set)
+    data = opts.data or prof["data"]
+    return {
+        "gen": gens, "seg": opts.seg, "loss": loss, "loss_default": seg.defaults.get("loss"), "schedule": schedule, "profile": opts.profile,
+        "seed": opts.seed, "data": data, "test": opts.test or data,
+        "size": format_size(size), "channels": channel_set,
+        "gan_size": format_size(parse_size(prof["gan_size"], "--gan-size")) if gens else None,
+        "batch_size": prof["batch_size"], "lr": prof["lr"], "optimizer": "adam",
+        "epochs": prof["epochs"], "synthetic_epochs": prof["synthetic_epochs"],
+        "finetune_epochs": prof["finetune_epochs"], "gan_epochs": prof["gan_epochs"] if gens else None,
+        "gan_batch_size": prof["gan_batch_size"] if gens else None, "gan_lr": prof["gan_lr"] if gens else None,
+        "width": prof["width"], "threshold": prof["threshold"], "eval_batch_size": prof["eval_batch_size"],
+        "augment": AugmentConfig().as_dict(), "protocol_version": bench.PROTOCOL_VERSION,
+        "data_name": parse_spec(data).name, "test_name": parse_spec(opts.test or data, "--test").name,
+    }
+
+
+def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None, log=print) -> dict[str, Any]:
+    """Run the protocol and return the record; nothing is written under ``out`` unless it succeeds."""
+    reporter = reporter or SilentReporter()
+    t_start = time.perf_counter()
+    run = resolve(host, opts)
+    device = resolve_device(opts.device)
+    run["device"] = str(device)
+    folder = run_dir(Path(opts.out), run)
+    if (folder / RESULTS).exists() and not opts.force:
+        import json
+
+        log(f"already finished: {folder / RESULTS} (use --force to run it again)")
+        return json.loads((folder / RESULTS).read_text())
+
+    size, gan_size = parse_size(run["size"]), parse_size(run["gan_size"]) if run["gan_size"] else None
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    train_ds = load_dataset(host, run["data"], "--data")
+    test_ds = load_dataset(host, run["test"], "--test") if opts.test else train_ds
+    train_split = train_ds.split("train")
+    test_name, test_why = test_ds.test_split()
+    test_split = test_ds.split(test_name)
+    real = prepare(train_split, size).to(device)
+    test = prepare(test_split, size)
+    gan_real = prepare(train_split, gan_size) if gan_size else None
+    timings["prepare_s"] = time.perf_counter() - t0
+    run.update({"train_split": "train", "n_train": len(real), "test_split": test_name,
+                "test_split_reason": test_why, "n_test": len(test)})
+    log(f"data: {len(real)} training pairs from {train_ds.spec}; scoring on {len(test)} pairs of "
+        f"{test_ds.spec} ({test_why})")
+
+    seed_everything(opts.seed)
+    generators: list[Generator] = []
+    gen_info = []
+    t0 = time.perf_counter()
+    for name in run["gen"]:
+        component = host.registry.get("generators", name)
+        gen = _build(component, size=gan_size, width=run["width"], lr=run["gan_lr"], seed=opts.seed).to(device)
+        rng = torch.Generator(device=device).manual_seed(opts.seed + 1000 + len(generators))
+        reporter.start_phase(f"gan:{name}", run["gan_epochs"], 1)
+        last = gen.fit(to_gan_input(gan_real, device), epochs=run["gan_epochs"], batch_size=run["gan_batch_size"],
+                       rng=rng, on_epoch=lambda e, losses, n=name: reporter.end_epoch(f"gan:{n}", e, sum(losses.values()), 0.0))
+        reporter.end_phase()
+        generators.append(gen)
+        gen_info.append({"name": name, "plugin": component.plugin, "final_losses": last})
+    timings["gan_train_s"] = time.perf_counter() - t0
+
+    seg_spec = parse_spec(run["seg"], "--seg")
+    seg = host.registry.get("segmenters", seg_spec.name)
+    extra = {"spec": seg_spec.arg} if seg_spec.arg is not None else {}
+    model = _build(seg, in_channels=channels.channel_count(run["channels"]), width=run["width"],
+                   **extra, **seg_spec.options).to(device)
+    run["seg_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    loss_fn = _build(host.registry.get("losses", run["loss"]))
+    phases = _build(host.registry.get("schedules", run["schedule"]), run)
+    state = TrainState(model, torch.optim.Adam(model.parameters(), lr=run["lr"]))
+    ckpt_dir = folder / "checkpoints"
+
+    def checkpoint(st: TrainState, rngs: dict[str, torch.Generator]) -> None:
+        save_checkpoint(ckpt_dir / "latest.pt", st.state_dict(rngs))
+
+    for gen, info in zip(generators, gen_info):
+        save_checkpoint(ckpt_dir / f"generator_{info['name']}.pt", gen.state_dict())
+        info["checkpoint"] = str(ckpt_dir / f"generator_{info['name']}.pt")
+    trainer = Trainer(state, loss_fn, run["channels"], size, run["batch_size"], device, opts.seed,
+                      reporter=reporter, on_epoch_end=checkpoint)
+    t0 = time.perf_counter()
+    history = trainer.run(phases, real, generators)
+    timings["train_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    probs = predict_probabilities(model, test, run["channels"], device, run["eval_batch_size"])
+    per_image, summary, histogram = score_probabilities(
+        probs, test_split, run["threshold"], folder / "predictions" if opts.save_predictions else None
+    )
+    timings["evaluate_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - t_start
+    save_checkpoint(ckpt_dir / "final.pt", {"model": model.state_dict()})
+
+    env = environment(device)
+    record = {
+        "schema": SCHEMA,
+        "status": "finished",
+        "run": run,
+        "summary": summary,
+        "histogram": histogram,
+        "per_image": per_image,
+        "history": history,
+        "generators": gen_info,
+        "env": env,
+        "plugins": {p.name: {"distribution": p.distribution, "version": p.version} for p in host.plugins.values()},
+        "data_fingerprint": {"train": train_split.fingerprint(), "test": test_split.fingerprint()},
+        "timings": timings,
+    }
+    write_json(folder / "config.json", run)
+    write_json(folder / "env.json", env)
+    write_json(folder / RESULTS, record)
+    record["_path"] = str(folder / RESULTS)
+    return record
+
+
+def _build(component, *args, **kwargs):
+    """Call a component's factory; a factory that raises fails the run naming the plugin."""
+    try:
+        return component.factory(*args, **kwargs)
+    except BenchError:
+        raise
+    except Exception as exc:
+        raise BenchError(
+            f"{singular(component.kind)} {component.name!r} from plugin {component.plugin!r} failed to build: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc

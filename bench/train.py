@@ -1,0 +1,187 @@
+"""The segmenter training engine: phases of real, synthetic or mixed batches, no per-sample Python.
+
+All state a checkpoint needs (model, optimiser, phase, epoch, RNG states) lives in :class:`TrainState`.
+Batches are indexed from the prepared split on the device; losses accumulate on the device and are
+read once per epoch, so the loop never waits on the host between steps.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bench.augment import AugmentConfig, augment
+from bench.components import Generator, Phase
+from bench.data import channels
+from bench.data.prepare import Prepared
+from bench.errors import TrainingError
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Reporter(Protocol):
+    """Receives progress: the CLI shows it with rich, tests ignore it."""
+
+    def start_phase(self, name: str, epochs: int, steps_per_epoch: int) -> None: ...
+    def advance(self, steps: int, images: int) -> None: ...
+    def end_epoch(self, name: str, epoch: int, loss: float, images_per_s: float) -> None: ...
+    def end_phase(self) -> None: ...
+
+
+class SilentReporter:
+    def start_phase(self, name: str, epochs: int, steps_per_epoch: int) -> None:
+        pass
+
+    def advance(self, steps: int, images: int) -> None:
+        pass
+
+    def end_epoch(self, name: str, epoch: int, loss: float, images_per_s: float) -> None:
+        pass
+
+    def end_phase(self) -> None:
+        pass
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue a run: where it is and every source of randomness."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    phase_index: int = 0
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def state_dict(self, rngs: dict[str, torch.Generator]) -> dict[str, Any]:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "phase_index": self.phase_index,
+            "epoch": self.epoch,
+            "rng": {name: g.get_state() for name, g in rngs.items()},
+            "python_rng": repr(random.getstate()),
+            "numpy_rng": np.random.get_state()[1].tolist(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
+
+
+def steps_per_epoch(n_real: int, batch_size: int) -> list[int]:
+    """Batch sizes of one epoch: exactly as many images as the real training set holds."""
+    full, rest = divmod(n_real, batch_size)
+    return [batch_size] * full + ([rest] if rest else [])
+
+
+def synthetic_batch(
+    gen: Generator, n: int, size: tuple[int, int], rng: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` generated pairs as (RGB in [0, 1], binary mask), resized to the segmenter's size."""
+    with torch.no_grad():
+        x = gen.sample(n, rng=rng).float()
+    rgb = ((x[:, :3] + 1.0) * 0.5).clamp(0.0, 1.0)
+    mask = (x[:, 3:] > 0).float()
+    if tuple(rgb.shape[-2:]) != tuple(size):
+        rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=True)
+        mask = (F.interpolate(mask, size=size, mode="bilinear", align_corners=False) > 0.5).float()
+    return rgb, mask
+
+
+class Trainer:
+    """Runs a schedule's phases for one segmenter."""
+
+    def __init__(
+        self,
+        state: TrainState,
+        loss_fn: LossFn,
+        channel_set: str,
+        size: tuple[int, int],
+        batch_size: int,
+        device: torch.device,
+        seed: int,
+        augment_cfg: AugmentConfig = AugmentConfig(),
+        reporter: Reporter | None = None,
+        on_epoch_end: Callable[[TrainState, dict[str, torch.Generator]], None] | None = None,
+    ) -> None:
+        self.state = state
+        self.loss_fn = loss_fn
+        self.channel_set = channel_set
+        self.size = size
+        self.batch_size = batch_size
+        self.device = device
+        self.augment_cfg = augment_cfg
+        self.reporter = reporter or SilentReporter()
+        self.on_epoch_end = on_epoch_end
+        self.rngs = {
+            "order": torch.Generator().manual_seed(seed),
+            "device": torch.Generator(device=device).manual_seed(seed + 1),
+        }
+
+    def run(self, phases: list[Phase], real: Prepared, generators: list[Generator]) -> list[dict[str, Any]]:
+        """Train through ``phases`` from the state's current phase and epoch; return the epoch history."""
+        batches = steps_per_epoch(len(real), self.batch_size)
+        for index in range(self.state.phase_index, len(phases)):
+            phase = phases[index]
+            if phase.source != "real" and not generators:
+                raise TrainingError(f"phase {phase.name!r} needs synthetic data but no generator was given")
+            self.reporter.start_phase(phase.name, phase.epochs, len(batches))
+            for epoch in range(self.state.epoch, phase.epochs):
+                self._epoch(phase, epoch, batches, real, generators)
+                self.state.epoch = epoch + 1
+                if self.on_epoch_end:
+                    self.on_epoch_end(self.state, self.rngs)
+            self.reporter.end_phase()
+            self.state.phase_index, self.state.epoch = index + 1, 0
+        return self.state.history
+
+    def _batch(
+        self, source: str, idx: torch.Tensor, n: int, real: Prepared, generators: list[Generator], step: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if source == "real":
+            return real.images[idx].float() / 255.0, real.masks[idx].float()
+        gen = generators[step % len(generators)]
+        if source == "synthetic":
+            return synthetic_batch(gen, n, self.size, self.rngs["device"])
+        half = n // 2
+        rgb_r, mask_r = real.images[idx[: n - half]].float() / 255.0, real.masks[idx[: n - half]].float()
+        rgb_s, mask_s = synthetic_batch(gen, half, self.size, self.rngs["device"])
+        return torch.cat((rgb_r, rgb_s)), torch.cat((mask_r, mask_s))
+
+    def _epoch(
+        self, phase: Phase, epoch: int, batches: list[int], real: Prepared, generators: list[Generator]
+    ) -> None:
+        model, opt = self.state.model, self.state.optimizer
+        model.train()
+        order = torch.randperm(len(real), generator=self.rngs["order"]).to(self.device)
+        total = torch.zeros((), device=self.device)
+        start, t0, images = 0, time.perf_counter(), 0
+        for step, n in enumerate(batches):
+            idx = order[start : start + n]
+            start += n
+            rgb, mask = self._batch(phase.source, idx, n, real, generators, step)
+            rgb, mask = augment(rgb, mask, self.rngs["device"], self.augment_cfg)
+            logits = model(channels.expand(rgb, self.channel_set))
+            loss = self.loss_fn(logits, mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * n
+            images += n
+            self.reporter.advance(1, n)
+        mean_loss = float(total) / max(images, 1)
+        if not math.isfinite(mean_loss):
+            raise TrainingError(
+                f"non-finite loss ({mean_loss}) in phase {phase.name!r}, epoch {epoch + 1}; "
+                "the last good checkpoint is kept; try a lower --lr"
+            )
+        rate = images / max(time.perf_counter() - t0, 1e-9)
+        self.state.history.append({"phase": phase.name, "epoch": epoch + 1, "loss": mean_loss, "images_per_s": rate})
+        self.reporter.end_epoch(phase.name, epoch + 1, mean_loss, rate)

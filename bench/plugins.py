@@ -127,6 +127,12 @@ class PluginHost:
             try:
                 self.registry.add(component)
             except PluginError as exc:
+                for owner in self.registry.clash_owners(kind, name):
+                    other = self.plugins.get(owner)
+                    if other is not None and other is not info:
+                        other.errors.append(str(exc))
+                        if name in other.registered.get(kind, []):
+                            other.registered[kind].remove(name)
                 self._fault(info, str(exc))
                 return
             info.registered.setdefault(kind, []).append(name)

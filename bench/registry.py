@@ -71,6 +71,10 @@ class Registry:
             )
         self._items[component.kind][component.name] = component
 
+    def clash_owners(self, kind: str, name: str) -> list[str]:
+        """The plugins that registered the same ``name`` (empty when there is no clash)."""
+        return list(self._clashes.get((self._kind(kind), name), []))
+
     def names(self, kind: str, pattern: str | None = None) -> list[str]:
         """Sorted names of one kind, optionally filtered by a shell-style wildcard pattern."""
         names = sorted(self._items[self._kind(kind)])

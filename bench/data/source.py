@@ -91,4 +91,7 @@ class Dataset:
             return "test", "the dataset's test split"
         if "val" in self.splits:
             return "val", "the dataset's validation split (it has no test split)"
+        if len(self.splits) == 1:
+            only = next(iter(self.splits))
+            return only, f"the dataset's only split, {only!r} (use it with --test, not for training)"
         raise DataError(f"dataset {self.spec!r} has neither a test nor a validation split to score on")

@@ -124,7 +124,9 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
         import json
 
         log(f"already finished: {folder / RESULTS} (use --force to run it again)")
-        return json.loads((folder / RESULTS).read_text())
+        record = json.loads((folder / RESULTS).read_text())
+        record["_path"] = str(folder / RESULTS)
+        return record
 
     size, gan_size = parse_size(run["size"]), parse_size(run["gan_size"]) if run["gan_size"] else None
     timings: dict[str, float] = {}

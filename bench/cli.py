@@ -22,8 +22,9 @@ def _host(ctx: click.Context) -> PluginHost:
     host = get_host(strict=strict)
     if not strict:
         for info, message in host.errors():
-            err.print(f"[yellow]warning:[/] plugin {info.name!r} ({info.distribution or 'unknown distribution'}) "
-                      f"skipped: {message}", highlight=False)
+            err.print("[yellow]warning:[/] ", end="")
+            err.print(f"plugin {info.name!r} ({info.distribution or 'unknown distribution'}) skipped: {message}",
+                      markup=False, highlight=False)
     return host
 
 
@@ -70,7 +71,7 @@ def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed,
                       seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
                       overrides=overrides)
     with RichReporter(err) as reporter:
-        record = execute(host, opts, reporter, log=lambda m: err.print(m, highlight=False))
+        record = execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False, soft_wrap=True))
     s = record["summary"]
     click.echo(
         f"jaccard {s['jaccard']:.4f}  dice {s['dice']:.4f}  threshold-jaccard {s['threshold_jaccard']:.4f}  "
@@ -90,11 +91,13 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         return
     for p in infos:
         version = p["version"] or "?"
-        console.print(f"[bold]{p['name']}[/] {version} ({p['distribution'] or 'unknown distribution'})", highlight=False)
+        console.print(f"{p['name']} {version} ({p['distribution'] or 'unknown distribution'})",
+                      markup=False, highlight=False)
         for kind, names in p["registered"].items():
-            console.print(f"  {kind}: {', '.join(names)}", highlight=False)
+            console.print(f"  {kind}: {', '.join(names)}", markup=False, highlight=False)
         for e in p["errors"]:
-            console.print(f"  [red]error:[/] {e}", highlight=False)
+            console.print("  [red]error:[/] ", end="")
+            console.print(e, markup=False, highlight=False)
 
 
 @cli.command(name="list")
@@ -106,7 +109,8 @@ def list_(ctx: click.Context, kind: str, pattern: str | None) -> None:
     host = _host(ctx)
     for component in host.registry.all(kind):
         if pattern is None or component.name in host.registry.names(kind, pattern):
-            console.print(f"{component.name:<16} {component.description}  [dim]({component.plugin})[/]", highlight=False)
+            console.print(f"{component.name:<16} {component.description}  ({component.plugin})",
+                          markup=False, highlight=False)
 
 
 @cli.command()
@@ -141,7 +145,8 @@ def leaderboard(runs: Path, out: Path | None, metric: str) -> None:
         raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
     records, warnings = load_records(runs)
     for w in warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        err.print("[yellow]warning:[/] ", end="")
+        err.print(w, markup=False, highlight=False)
     text = render(records, metric)
     if out:
         atomic_write_bytes(out, text.encode())
@@ -161,5 +166,6 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except BenchError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print("[red]error:[/] ", end="")
+        err.print(str(exc), markup=False, highlight=False)
         sys.exit(2)

@@ -10,6 +10,8 @@ import numpy as np
 from bench.records import gen_label
 
 BASELINE = "real only"
+VARIANT_KEYS = ("size", "channels", "width", "batch_size", "lr", "threshold")
+"""Run values that make two rows different models; runs that share them are averaged over seeds."""
 
 
 def strategy(run: dict[str, Any]) -> str:
@@ -24,6 +26,21 @@ def row_label(run: dict[str, Any]) -> str:
     """Row label: the segmenter, with its loss when it is not the segmenter's default."""
     default = run.get("loss_default")
     return run["seg"] if run["loss"] == default else f"{run['seg']} [{run['loss']}]"
+
+
+def _row_labels(group: list[dict[str, Any]]) -> list[str]:
+    """Row labels of a table's records; a segmenter run with several sizes etc. gets one row per variant."""
+    base = [row_label(r["run"]) for r in group]
+    variants: dict[str, set[tuple]] = defaultdict(set)
+    for label, record in zip(base, group):
+        variants[label].add(tuple(record["run"].get(k) for k in VARIANT_KEYS))
+    labels = []
+    for label, record in zip(base, group):
+        if len(variants[label]) > 1:
+            differing = [k for i, k in enumerate(VARIANT_KEYS) if len({v[i] for v in variants[label]}) > 1]
+            label += " (" + ", ".join(f"{k} {record['run'].get(k)}" for k in differing) + ")"
+        labels.append(label)
+    return labels
 
 
 def table_key(run: dict[str, Any]) -> tuple:
@@ -48,8 +65,8 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
         data, test, split, profile, version = key
         group = tables[key]
         cells: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for record in group:
-            cells[(row_label(record["run"]), strategy(record["run"]))].append(float(record["summary"][metric]))
+        for label, record in zip(_row_labels(group), group):
+            cells[(label, strategy(record["run"]))].append(float(record["summary"][metric]))
         rows = sorted({r for r, _ in cells})
         cols = _order({c for _, c in cells})
         n_images = sorted({record["summary"]["n_images"] for record in group})

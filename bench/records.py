@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -57,19 +58,30 @@ def gen_label(generators: list[str]) -> str:
     return "+".join(generators) if generators else "none"
 
 
+def _data_label(spec: str, name: str) -> str:
+    """``fixture`` for a bare name; ``isic2017-<hash of the full spec>`` when it has a root or options."""
+    return name if spec == name else f"{name}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
+
+
 def run_dir(out: Path, run: dict[str, Any]) -> Path:
-    """``OUT/<dataset>[-on-<test>]/<profile>/<gen>__<seg>__<schedule>__<loss>/seed_<k>``."""
-    data = run["data_name"] + (f"-on-{run['test_name']}" if run["test_name"] != run["data_name"] else "")
-    leaf = "__".join(_safe(x) for x in (gen_label(run["gen"]), run["seg"], run["schedule"], run["loss"]))
+    """``OUT/<data>[-on-<test>]/<profile>/<gen>__<seg>__<schedule>__<loss>[__<overrides>]/seed_<k>``."""
+    data = _data_label(run["data"], run["data_name"])
+    if run["test"] != run["data"]:
+        data += "-on-" + _data_label(run["test"], run["test_name"])
+    parts = [gen_label(run["gen"]), run["seg"], run["schedule"], run["loss"]]
+    overrides = run.get("overrides") or {}
+    if overrides:
+        parts.append("_".join(f"{k}-{v}" for k, v in sorted(overrides.items())))
+    leaf = "__".join(_safe(x) for x in parts)
     return out / _safe(data) / _safe(run["profile"]) / leaf / f"seed_{run['seed']}"
 
 
 def parse_run_dir(path: Path) -> dict[str, Any]:
     """Inverse of :func:`run_dir` for the parts a folder name holds."""
     seed_dir, leaf, profile, data = path.parts[-1], path.parts[-2], path.parts[-3], path.parts[-4]
-    gen, seg, schedule, loss = leaf.split("__")
+    gen, seg, schedule, loss, *overrides = leaf.split("__")
     return {"data": data, "profile": profile, "gen": gen, "seg": seg, "schedule": schedule,
-            "loss": loss, "seed": int(seed_dir.removeprefix("seed_"))}
+            "loss": loss, "overrides": overrides[0] if overrides else "", "seed": int(seed_dir.removeprefix("seed_"))}
 
 
 def _safe(text: str) -> str:

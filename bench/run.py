@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ def resolve(host: PluginHost, opts: RunOptions) -> dict[str, Any]:
         "gan_batch_size": prof["gan_batch_size"] if gens else None, "gan_lr": prof["gan_lr"] if gens else None,
         "width": prof["width"], "threshold": prof["threshold"], "eval_batch_size": prof["eval_batch_size"],
         "augment": AugmentConfig().as_dict(), "protocol_version": bench.PROTOCOL_VERSION,
+        "overrides": {k: v for k, v in sorted(opts.overrides.items()) if v is not None},
         "data_name": parse_spec(data).name, "test_name": parse_spec(opts.test or data, "--test").name,
     }
 
@@ -121,10 +123,14 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     run["device"] = str(device)
     folder = run_dir(Path(opts.out), run)
     if (folder / RESULTS).exists() and not opts.force:
-        import json
-
-        log(f"already finished: {folder / RESULTS} (use --force to run it again)")
         record = json.loads((folder / RESULTS).read_text())
+        now = json.loads(json.dumps(run))  # compare as recorded: tuples become lists
+        differ = [k for k in sorted(now) if k != "device" and now[k] != record.get("run", {}).get(k)]
+        if differ:
+            shown = "; ".join(f"{k}: recorded {record['run'].get(k)!r}, now {now[k]!r}" for k in differ[:5])
+            raise ConfigError(f"{folder / RESULTS} holds a finished run with a different configuration ({shown}); "
+                              "use --force to replace it or --out for another runs folder")
+        log(f"already finished: {folder / RESULTS} (use --force to run it again)")
         record["_path"] = str(folder / RESULTS)
         return record
 

@@ -1,6 +1,8 @@
 """End-to-end runs on the fixture through the CLI: records, predictions, schedules, --test, leaderboard."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,14 +46,28 @@ def test_two_phase_dcgan_unet_quick_run_records_and_predictions(tmp_path):
     assert run["size"] == "48x64" and run["channels"] == "rgb" and run["width"] == 0.25
     assert run["synthetic_epochs"] == 1 and run["gan_epochs"] == 2  # overrides are recorded
     assert [h["phase"] for h in record["history"]] == ["synthetic", "real"]
-    assert "fixture/quick/dcgan__unet__two-phase__bce/seed_0" in path
-    preds = sorted((out / "fixture/quick/dcgan__unet__two-phase__bce/seed_0/predictions").iterdir())
+    leaf = "dcgan__unet__two-phase__bce__epochs-1_finetune_epochs-1_gan_epochs-2_synthetic_epochs-1"
+    assert re.search(rf"/fixture-[0-9a-f]{{8}}/quick/{leaf}/seed_0/results.json$", path)
+    preds = sorted((Path(path).parent / "predictions").iterdir())
     assert len(preds) == 6 and preds[0].name.endswith("_segmentation.png")
     pred = np.asarray(Image.open(preds[0]))
     assert pred.shape == (96, 128)  # the fixture's original size, not the 48x64 model size
     assert set(np.unique(pred)) <= {0, 255}
     again = bench_cli("run", "--gen", "dcgan", "--seg", "unet", "--profile", "quick", "--out", str(out), *TINY)
     assert "already finished" in again.stderr
+
+
+def test_finished_run_with_another_configuration_is_refused(tmp_path):
+    bench_cli("run", "--seg", "unet", "--out", str(tmp_path), *TINY)
+    folder = next(tmp_path.rglob("results.json")).parent
+    config = json.loads((folder / "config.json").read_text())
+    record = json.loads((folder / "results.json").read_text())
+    record["run"]["lr"] = 0.1  # as if an older version of the protocol had recorded another value
+    (folder / "results.json").write_text(json.dumps(record))
+    proc = bench_cli("run", "--seg", "unet", "--out", str(tmp_path), *TINY, check=False)
+    assert proc.returncode == 2
+    assert "different configuration (lr: recorded 0.1, now 0.0003)" in proc.stderr
+    assert config["lr"] == 0.0003
 
 
 @pytest.mark.parametrize("args,phases", [
@@ -77,7 +93,7 @@ def test_test_option_scores_on_another_dataset(tmp_path):
                                        "--test", f"folder:{tmp_path / 'other'}"))
     check_record(record, 4)
     assert record["run"]["test"].startswith("folder:") and record["run"]["test_split"] == "all"
-    assert "fixture-on-folder" in path
+    assert re.search(r"/fixture-[0-9a-f]{8}-on-folder-[0-9a-f]{8}/", path)
 
 
 def test_failed_run_records_nothing(tmp_path):
@@ -91,6 +107,7 @@ def test_leaderboard_tables_from_records(tmp_path):
     out = tmp_path / "runs"
     for args in (["--gen", "none", "--seed", "0"], ["--gen", "none", "--seed", "1"], ["--gen", "dcgan"]):
         bench_cli("run", "--seg", "unet", "--out", str(out), *TINY, *args)
+    bench_cli("run", "--seg", "unet", "--out", str(out), *TINY, "--gen", "none", "--size", "32x48")
     bench_cli("run", "--seg", "unet", "--out", str(out), *TINY, "--profile", "paper", "--size", "48x64",
               "--width", "0.25", "--gan-size", "48x64")
     (out / "broken").mkdir()
@@ -100,8 +117,11 @@ def test_leaderboard_tables_from_records(tmp_path):
     assert "broken/results.json: skipped, unreadable" in proc.stderr
     assert text.count("## fixture") == 2  # quick and paper profiles never share a table
     assert "| segmenter | real only | dcgan |" in text
-    assert "(n=2)" in text and "(n=1)" in text
-    assert (tmp_path / "lb.md").read_text() == text.rstrip("\n") + "\n" or (tmp_path / "lb.md").read_text() in text
+    quick = text.split("## fixture")[2 if "profile `quick`" in text.split("## fixture")[2] else 1]
+    row = next(l for l in quick.splitlines() if l.startswith("| unet (size 48x64)"))
+    assert "(n=2)" in row and "(n=1)" in row  # two seeds averaged, one dcgan run
+    assert any(l.startswith("| unet (size 32x48)") for l in quick.splitlines())  # another size, another row
+    assert (tmp_path / "lb.md").read_text().strip() == text.strip()
 
 
 def test_real_isic_data_end_to_end(isic, tmp_path):

@@ -13,7 +13,7 @@ from bench.errors import BenchError
 from bench.plugins import PluginHost, get_host
 from bench.registry import KINDS
 
-console = Console()
+console = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
@@ -129,6 +129,25 @@ def describe(ctx: click.Context, name: str) -> None:
         raise BenchError(unknown_message("component", name, everything))
     for component in found:
         console.print(describe_component(component), highlight=False, markup=False)
+
+
+@cli.command(name="ensemble")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
+@click.option("--high", default=0.8, show_default=True, type=float, help="Threshold that finds the lesion centre.")
+@click.option("--low", default=0.4, show_default=True, type=float, help="Threshold of the final mask.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")
+@click.pass_context
+def ensemble_(ctx: click.Context, run_dirs, out, high, low, device, save_predictions) -> None:
+    """Mean-probability ensemble of finished RUN_DIRS with dual-threshold post-processing, scored and recorded."""
+    from bench.ensemble import ensemble
+
+    record = ensemble(_host(ctx), list(run_dirs), out, high, low, device, save_predictions)
+    s = record["summary"]
+    click.echo(f"jaccard {s['jaccard']:.4f}  dice {s['dice']:.4f}  threshold-jaccard {s['threshold_jaccard']:.4f}  "
+               f"({s['n_images']} images, {s['below_0.6']} below 0.6, {s['below_0.7']} below 0.7)")
+    click.echo(f"record: {record['_path']}")
 
 
 @cli.command()

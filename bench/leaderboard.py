@@ -16,6 +16,8 @@ VARIANT_KEYS = ("size", "channels", "width", "batch_size", "lr", "threshold")
 
 def strategy(run: dict[str, Any]) -> str:
     """Column label: ``real only`` for no generator, the generators, and the schedule when not default."""
+    if run.get("strategy"):
+        return run["strategy"]
     if not run["gen"]:
         return BASELINE if run["schedule"] == "real-only" else f"none ({run['schedule']})"
     label = gen_label(run["gen"])

@@ -168,11 +168,7 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
         gen_info.append({"name": name, "plugin": component.plugin, "final_losses": last})
     timings["gan_train_s"] = time.perf_counter() - t0
 
-    seg_spec = parse_spec(run["seg"], "--seg")
-    seg = host.registry.get("segmenters", seg_spec.name)
-    extra = {"spec": seg_spec.arg} if seg_spec.arg is not None else {}
-    model = _build(seg, in_channels=channels.channel_count(run["channels"]), width=run["width"],
-                   **extra, **seg_spec.options).to(device)
+    model = build_segmenter(host, run).to(device)
     run["seg_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     loss_fn = _build(host.registry.get("losses", run["loss"]))
     phases = _build(host.registry.get("schedules", run["schedule"]), run)
@@ -220,6 +216,15 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     write_json(folder / RESULTS, record)
     record["_path"] = str(folder / RESULTS)
     return record
+
+
+def build_segmenter(host: PluginHost, run: dict[str, Any]) -> torch.nn.Module:
+    """The segmenter a run (or its record's ``run`` section) describes, freshly initialised."""
+    seg_spec = parse_spec(run["seg"], "--seg")
+    seg = host.registry.get("segmenters", seg_spec.name)
+    extra = {"spec": seg_spec.arg} if seg_spec.arg is not None else {}
+    return _build(seg, in_channels=channels.channel_count(run["channels"]), width=run["width"],
+                  **extra, **seg_spec.options)
 
 
 def _build(component, *args, **kwargs):

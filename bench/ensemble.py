@@ -18,7 +18,7 @@ from bench.evaluate import predict_probabilities, score_probabilities, upsample
 from bench.leaderboard import strategy
 from bench.plugins import PluginHost
 from bench.postprocess import dual_threshold
-from bench.records import RESULTS, SCHEMA, _data_label, _safe, environment, write_json
+from bench.records import RESULTS, SCHEMA, data_label, safe_name, environment, write_json
 from bench.run import build_segmenter, load_dataset, resolve_device
 
 
@@ -96,10 +96,10 @@ def ensemble(
     label = f"ensemble: {'+'.join(segs)}"
     common_strategy = _common(strategies) or "best per member"
     key = hashlib.sha256("|".join(sorted(str(Path(p).resolve()) for p in runs)).encode()).hexdigest()[:8]
-    data = _data_label(first["data"], first["data_name"]) if _common([m[0]["run"]["data"] for m in members]) \
+    data = data_label(first["data"], first["data_name"]) if _common([m[0]["run"]["data"] for m in members]) \
         else "mixed-data"
-    folder = out / _safe(data) / _safe(first["profile"]) / \
-        f"ensemble__{_safe('+'.join(segs))}__{_safe(common_strategy)}__{key}" / f"seed_{seed if seed is not None else 'mixed'}"
+    folder = out / safe_name(data) / safe_name(first["profile"]) / \
+        f"ensemble__{safe_name('+'.join(segs))}__{safe_name(common_strategy)}__{key}" / f"seed_{seed if seed is not None else 'mixed'}"
     per_image, summary, histogram = score_probabilities(post, split, 0.5,
                                                         folder / "predictions" if save_predictions else None)
     run = {

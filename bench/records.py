@@ -58,22 +58,22 @@ def gen_label(generators: list[str]) -> str:
     return "+".join(generators) if generators else "none"
 
 
-def _data_label(spec: str, name: str) -> str:
+def data_label(spec: str, name: str) -> str:
     """``fixture`` for a bare name; ``isic2017-<hash of the full spec>`` when it has a root or options."""
     return name if spec == name else f"{name}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
 
 
 def run_dir(out: Path, run: dict[str, Any]) -> Path:
     """``OUT/<data>[-on-<test>]/<profile>/<gen>__<seg>__<schedule>__<loss>[__<overrides>]/seed_<k>``."""
-    data = _data_label(run["data"], run["data_name"])
+    data = data_label(run["data"], run["data_name"])
     if run["test"] != run["data"]:
-        data += "-on-" + _data_label(run["test"], run["test_name"])
+        data += "-on-" + data_label(run["test"], run["test_name"])
     parts = [gen_label(run["gen"]), run["seg"], run["schedule"], run["loss"]]
     overrides = run.get("overrides") or {}
     if overrides:
         parts.append("_".join(f"{k}-{v}" for k, v in sorted(overrides.items())))
-    leaf = "__".join(_safe(x) for x in parts)
-    return out / _safe(data) / _safe(run["profile"]) / leaf / f"seed_{run['seed']}"
+    leaf = "__".join(safe_name(x) for x in parts)
+    return out / safe_name(data) / safe_name(run["profile"]) / leaf / f"seed_{run['seed']}"
 
 
 def parse_run_dir(path: Path) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def parse_run_dir(path: Path) -> dict[str, Any]:
             "loss": loss, "overrides": overrides[0] if overrides else "", "seed": int(seed_dir.removeprefix("seed_"))}
 
 
-def _safe(text: str) -> str:
+def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.+" else "-" for c in text)
 
 

@@ -81,6 +81,15 @@ def test_schedules_and_losses(tmp_path, args, phases):
     assert [h["phase"] for h in record["history"]] == phases
 
 
+def test_segmenter_defaults_can_be_overridden_and_are_recorded(tmp_path):
+    record, _ = record_of(bench_cli("run", "--seg", "cdnn0", "--out", str(tmp_path), *TINY,
+                                    "--channels", "rgb-hsv-lab", "--size", "32x48", "--loss", "bce"))
+    run = record["run"]
+    assert (run["channels"], run["size"], run["loss"], run["loss_default"]) == ("rgb-hsv-lab", "32x48", "bce", "tanimoto")
+    default, _ = record_of(bench_cli("run", "--seg", "unet", "--out", str(tmp_path), *TINY))
+    assert default["run"]["loss"] == "bce"  # U-Net's standard loss, Eq. 6; Eq. 1 with --loss tanimoto
+
+
 def test_quick_training_learns_more_than_a_centred_blob(tmp_path):
     """The default quick real-only protocol beats the centred-ellipse answer (about 0.21 on the fixture)."""
     record, _ = record_of(bench_cli("run", "--seg", "unet", "--profile", "quick", "--out", str(tmp_path)))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import bench_cli
 
-BUILTINS = {"datasets", "dcgan", "losses", "schedules", "unet"}
+BUILTINS = {"cdnn", "datasets", "dcgan", "losses", "schedules", "unet"}
 
 
 def make_distribution(site: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> Path:

@@ -57,6 +57,8 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--finetune-epochs", default=None, type=int, help="Two-phase: epochs on real data after.")
 @click.option("--gan-epochs", default=None, type=int, help="Epochs to train each generator.")
 @click.option("--gan-size", default=None, help="Generator output size, HxW.")
+@click.option("--gan-batch-size", default=None, type=int, help="Batch size of generator training.")
+@click.option("--gan-lr", default=None, type=float, help="Learning rate of generator training.")
 @click.option("--width", default=None, type=float, help="Channel-width multiplier of the networks (1 = paper).")
 @click.option("--threshold", default=None, type=float, help="Probability threshold of the prediction.")
 @click.pass_context
@@ -170,6 +172,15 @@ def leaderboard(runs: Path, out: Path | None, metric: str) -> None:
     if out:
         atomic_write_bytes(out, text.encode())
     click.echo(text)
+
+
+def _register_builtin_groups() -> None:
+    from bench import gan_cli
+
+    gan_cli.register(cli, _host)
+
+
+_register_builtin_groups()
 
 
 def main() -> None:

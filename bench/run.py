@@ -21,6 +21,8 @@ from bench.data.prepare import Prepared, prepare
 from bench.data.source import Dataset
 from bench.data.spec import format_size, parse_size, parse_spec
 from bench.errors import BenchError, ConfigError
+from bench.generators import generator_config
+from bench.generators import obtain as obtain_generator
 from bench.evaluate import predict_probabilities, score_probabilities
 from bench.plugins import PluginHost
 from bench.registry import singular
@@ -67,13 +69,6 @@ def load_dataset(host: PluginHost, text: str, option: str) -> Dataset:
     spec = parse_spec(text, option)
     component = host.registry.get("datasets", spec.name)
     return component.factory(spec.arg, **spec.options)
-
-
-def to_gan_input(p: Prepared, device: torch.device) -> torch.Tensor:
-    """Real pairs as the GANs see them: 4 channels in [-1, 1] (RGB, mask as -1/1)."""
-    rgb = p.images.to(device).float() / 127.5 - 1.0
-    mask = p.masks.to(device).float() * 2.0 - 1.0
-    return torch.cat((rgb, mask), 1)
 
 
 def resolve(host: PluginHost, opts: RunOptions) -> dict[str, Any]:
@@ -157,15 +152,11 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     gen_info = []
     t0 = time.perf_counter()
     for name in run["gen"]:
-        component = host.registry.get("generators", name)
-        gen = _build(component, size=gan_size, width=run["width"], lr=run["gan_lr"], seed=opts.seed).to(device)
-        rng = torch.Generator(device=device).manual_seed(opts.seed + 1000 + len(generators))
-        reporter.start_phase(f"gan:{name}", run["gan_epochs"], 1)
-        last = gen.fit(to_gan_input(gan_real, device), epochs=run["gan_epochs"], batch_size=run["gan_batch_size"],
-                       rng=rng, on_epoch=lambda e, losses, n=name: reporter.end_epoch(f"gan:{n}", e, sum(losses.values()), 0.0))
-        reporter.end_phase()
+        gen, info = obtain_generator(host, generator_config(name, run), gan_real, opts.seed, device, reporter)
+        log(f"generator {name}: {'reused from cache' if info['cache'] == 'hit' else 'trained and cached'} "
+            f"({info['checkpoint']})")
         generators.append(gen)
-        gen_info.append({"name": name, "plugin": component.plugin, "final_losses": last})
+        gen_info.append(info)
     timings["gan_train_s"] = time.perf_counter() - t0
 
     model = build_segmenter(host, run).to(device)
@@ -178,9 +169,6 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     def checkpoint(st: TrainState, rngs: dict[str, torch.Generator]) -> None:
         save_checkpoint(ckpt_dir / "latest.pt", st.state_dict(rngs))
 
-    for gen, info in zip(generators, gen_info):
-        save_checkpoint(ckpt_dir / f"generator_{info['name']}.pt", gen.state_dict())
-        info["checkpoint"] = str(ckpt_dir / f"generator_{info['name']}.pt")
     trainer = Trainer(state, loss_fn, run["channels"], size, run["batch_size"], device, opts.seed,
                       reporter=reporter, on_epoch_end=checkpoint)
     t0 = time.perf_counter()

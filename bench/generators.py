@@ -1,0 +1,129 @@
+"""The generator lifecycle: train once per (generator, config, training data, seed), cache, reuse.
+
+A trained generator lives in ``$BENCH_CACHE_DIR/generators/<key>/`` (``state.pt``, tensors only, and
+``meta.json``), where ``key`` hashes the generator's name, its resolved configuration, the training
+data's fingerprint and the seed. Every run and command that asks for the same generator gets that entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.components import Generator
+from bench.data.prepare import Prepared, cache_root
+from bench.data.spec import format_size
+from bench.errors import BenchError
+from bench.plugins import PluginHost
+from bench.registry import Component
+from bench.train import Reporter, SilentReporter
+
+GENERATOR_CACHE_VERSION = 2
+
+
+def generator_config(name: str, run: dict[str, Any]) -> dict[str, Any]:
+    """The values that shape a trained generator, taken from a resolved run configuration."""
+    return {"name": name, "size": run["gan_size"], "width": run["width"], "lr": run["gan_lr"],
+            "epochs": run["gan_epochs"], "batch_size": run["gan_batch_size"]}
+
+
+def generator_key(config: dict[str, Any], fingerprint: str, seed: int, plugin_version: str | None) -> str:
+    text = json.dumps({"config": config, "data": fingerprint, "seed": seed, "plugin_version": plugin_version,
+                       "cache_version": GENERATOR_CACHE_VERSION}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def training_seed(name: str, seed: int) -> int:
+    """The generator's own RNG seed: depends on its name and the run seed, not on its position in --gen."""
+    return zlib.crc32(f"{name}:{seed}".encode())
+
+
+def to_gan_input(prepared: Prepared, device: torch.device) -> torch.Tensor:
+    """Real pairs as the GANs see them: 4 channels in [-1, 1] (RGB, and the mask as -1/1)."""
+    rgb = prepared.images.to(device).float() / 127.5 - 1.0
+    mask = prepared.masks.to(device).float() * 2.0 - 1.0
+    return torch.cat((rgb, mask), 1)
+
+
+def build_generator(component: Component, config: dict[str, Any], seed: int) -> Generator:
+    h, w = (int(v) for v in config["size"].split("x"))
+    try:
+        with torch.random.fork_rng(devices=[]):  # a factory that seeds torch must not move the run's RNG
+            return component.factory(size=(h, w), width=config["width"], lr=config["lr"], seed=seed)
+    except BenchError:
+        raise
+    except Exception as exc:
+        raise BenchError(f"generator {component.name!r} from plugin {component.plugin!r} failed to build: "
+                         f"{type(exc).__name__}: {exc}") from exc
+
+
+def obtain(
+    host: PluginHost,
+    config: dict[str, Any],
+    real: Prepared,
+    seed: int,
+    device: torch.device,
+    reporter: Reporter | None = None,
+) -> tuple[Generator, dict[str, Any]]:
+    """The trained generator for ``config`` on ``real`` with ``seed``: from the cache, or trained and cached."""
+    reporter = reporter or SilentReporter()
+    name = config["name"]
+    component = host.registry.get("generators", name)
+    version = host.plugins[component.plugin].version if component.plugin in host.plugins else None
+    key = generator_key(config, real.fingerprint, seed, version)
+    folder = cache_root() / "generators" / key
+    gen = build_generator(component, config, seed)
+    info = {"name": name, "plugin": component.plugin, "plugin_version": version, "key": key,
+            "checkpoint": str(folder / "state.pt"), "config": config}
+    if (folder / "meta.json").exists():
+        gen.load_state_dict(torch.load(folder / "state.pt", map_location="cpu", weights_only=True))
+        meta = json.loads((folder / "meta.json").read_text())
+        info.update(cache="hit", final_losses=meta.get("final_losses"), train_s=meta.get("train_s"))
+        return gen.to(device), info
+
+    gen.to(device)
+    rng = torch.Generator(device=device).manual_seed(training_seed(name, seed))
+    t0 = time.perf_counter()
+    reporter.start_phase(f"gan:{name}", config["epochs"], 1)
+    last = gen.fit(to_gan_input(real, device), epochs=config["epochs"], batch_size=config["batch_size"], rng=rng,
+                   on_epoch=lambda e, losses: reporter.end_epoch(f"gan:{name}", e, sum(losses.values()), 0.0))
+    reporter.end_phase()
+    train_s = time.perf_counter() - t0
+    meta = {"key": key, "config": config, "data_fingerprint": real.fingerprint, "n_train": len(real),
+            "seed": seed, "plugin": component.plugin, "plugin_version": version, "final_losses": last,
+            "train_s": train_s, "size": format_size(gen.size)}
+    _store(folder, gen.state_dict(), meta)
+    info.update(cache="miss", final_losses=last, train_s=train_s)
+    return gen, info
+
+
+def _store(folder: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Write the entry into a temporary folder, then rename it into place (atomic for readers)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        torch.save(state, tmp / "state.pt")
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        for path in (tmp / "state.pt", tmp / "meta.json"):
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # trained concurrently by another process: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def entry_folder(info: dict[str, Any]) -> Path:
+    return Path(info["checkpoint"]).parent

@@ -159,16 +159,19 @@ def ensemble_(ctx: click.Context, run_dirs, out, high, low, device, save_predict
               type=click.Choice(["jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity", "specificity"]))
 def leaderboard(runs: Path, out: Path | None, metric: str) -> None:
     """Markdown leaderboards (Table 2 style) from the records under RUNS."""
-    from bench.leaderboard import render
-    from bench.records import atomic_write_bytes, load_records
+    from bench.leaderboard import render, render_quality
+    from bench.records import atomic_write_bytes, load_quality, load_records
 
     if not runs.is_dir():
         raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
     records, warnings = load_records(runs)
-    for w in warnings:
+    quality, quality_warnings = load_quality(runs)
+    for w in warnings + quality_warnings:
         err.print("[yellow]warning:[/] ", end="")
         err.print(w, markup=False, highlight=False)
     text = render(records, metric)
+    if quality:
+        text = text.rstrip("\n") + "\n\n" + render_quality(quality)
     if out:
         atomic_write_bytes(out, text.encode())
     click.echo(text)

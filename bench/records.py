@@ -137,3 +137,23 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
         record["_path"] = str(path)
         records.append(record)
     return records, warnings
+
+
+QUALITY = "quality.json"
+
+
+def load_quality(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every generator-quality record under ``root`` (written by ``bench gan quality``), with warnings."""
+    records, warnings = [], []
+    for path in sorted(root.rglob(QUALITY)):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            warnings.append(f"{path}: skipped, unreadable ({exc})")
+            continue
+        if not isinstance(record, dict) or record.get("kind") != "generator-quality" or "metrics" not in record:
+            warnings.append(f"{path}: skipped, not a complete generator-quality record")
+            continue
+        record["_path"] = str(path)
+        records.append(record)
+    return records, warnings

@@ -17,7 +17,7 @@ from bench.gan_quality import measure
 from bench.generators import entry_folder, generator_config, obtain, to_gan_input
 from bench.grid import sample_grid
 from bench.plugins import PluginHost
-from bench.records import RESULTS, SCHEMA, atomic_write_bytes, data_label, environment, safe_name, write_json
+from bench.records import RESULTS, SCHEMA, data_label, environment, safe_name, write_json
 from bench.run import build_segmenter, load_dataset, resolve_device
 
 GAN_OVERRIDES = ("gan_epochs", "gan_size", "gan_batch_size", "gan_lr", "width")

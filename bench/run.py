@@ -17,7 +17,7 @@ from bench import profiles
 from bench.augment import AugmentConfig
 from bench.components import Generator
 from bench.data import channels
-from bench.data.prepare import Prepared, prepare
+from bench.data.prepare import prepare
 from bench.data.source import Dataset
 from bench.data.spec import format_size, parse_size, parse_spec
 from bench.errors import BenchError, ConfigError

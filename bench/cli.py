@@ -48,6 +48,7 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")
 @click.option("--force", is_flag=True, help="Run again even when a finished record exists.")
+@click.option("--weights", default=None, help="Local weights file for the segmenter (smp: its encoder).")
 @click.option("--size", default=None, help="Override the input size, HxW.")
 @click.option("--channels", default=None, help="Override the channel set: rgb, rgb-hsv-l, rgb-hsv-lab.")
 @click.option("--batch-size", default=None, type=int)
@@ -63,7 +64,7 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--threshold", default=None, type=float, help="Probability threshold of the prediction.")
 @click.pass_context
 def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed, out, device,
-        save_predictions, force, **overrides) -> None:
+        save_predictions, force, weights, **overrides) -> None:
     """Run the protocol once and write a record under OUT."""
     from bench.progress import RichReporter
     from bench.run import RunOptions, execute
@@ -71,7 +72,7 @@ def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed,
     host = _host(ctx)
     opts = RunOptions(gen=gen, seg=seg, loss=loss, schedule=schedule, data=data, test=test, profile=profile,
                       seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
-                      overrides=overrides)
+                      weights=weights, overrides=overrides)
     with RichReporter(err) as reporter:
         record = execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False, soft_wrap=True))
     s = record["summary"]
@@ -108,11 +109,10 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def list_(ctx: click.Context, kind: str, pattern: str | None) -> None:
     """Components of KIND, optionally filtered by a wildcard PATTERN (e.g. 'cdnn*')."""
-    host = _host(ctx)
-    for component in host.registry.all(kind):
-        if pattern is None or component.name in host.registry.names(kind, pattern):
-            console.print(f"{component.name:<16} {component.description}  ({component.plugin})",
-                          markup=False, highlight=False)
+    from bench.listing import list_lines
+
+    for line in list_lines(_host(ctx).registry, kind, pattern):
+        console.print(line, markup=False, highlight=False)
 
 
 @cli.command()
@@ -123,14 +123,15 @@ def describe(ctx: click.Context, name: str) -> None:
     from bench.describe import describe_component
 
     host = _host(ctx)
-    found = host.registry.find(name)
+    found = host.registry.find(name.split(":", 1)[0])
     if not found:
         from bench.registry import unknown_message
 
         everything = sorted({n for kind in KINDS for n in host.registry.names(kind)})
         raise BenchError(unknown_message("component", name, everything))
     for component in found:
-        console.print(describe_component(component), highlight=False, markup=False)
+        console.print(describe_component(component, name.split(":", 1)[1] if ":" in name else None),
+                      highlight=False, markup=False)
 
 
 @cli.command(name="ensemble")

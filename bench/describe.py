@@ -11,7 +11,7 @@ from bench.data.spec import parse_size
 from bench.registry import Component, singular
 
 
-def describe_component(component: Component) -> str:
+def describe_component(component: Component, arg: str | None = None) -> str:
     lines = [f"{component.name} ({singular(component.kind)}, plugin {component.plugin})"]
     if component.description:
         lines.append(f"  {component.description}")
@@ -19,9 +19,15 @@ def describe_component(component: Component) -> str:
         lines.append(f"  reference: {component.reference}")
     for key, value in component.defaults.items():
         lines.append(f"  default {key}: {value}")
-    if component.kind == "segmenters":
+    if component.variants is not None and arg is None:
+        lines.append(f"  parametrised: {component.name}:" + ":".join(component.variants()))
+        for axis, values in component.variants().items():
+            shown = ", ".join(values[:40]) + (f", ... ({len(values)} in all)" if len(values) > 40 else "")
+            lines.append(f"  {axis} ({len(values)}): {shown}")
+    elif component.kind == "segmenters":
         cset = component.defaults.get("channels", "rgb")
-        model = component.factory(channels.channel_count(cset))
+        extra = {"spec": arg} if arg is not None else {}
+        model = component.factory(channels.channel_count(cset), **extra)
         lines += _network(model)
     elif component.kind == "generators":
         gen = component.factory(size=parse_size(component.defaults.get("size", "192x256")))

@@ -82,6 +82,14 @@ class PluginHost:
             self._call_register_hook(plugin, info, kind)
         return info
 
+    def remove_plugin(self, name: str) -> None:
+        """Unregister plugin ``name`` and everything it registered."""
+        plugin = self.pm.get_plugin(name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        self.registry.remove_plugin(name)
+        self.plugins.pop(name, None)
+
     def add_commands(self, cli: Any) -> None:
         """Let each plugin add subcommands; a plugin whose hook raises is reported and skipped."""
         for impl in self.pm.hook.bench_register_commands.get_hookimpls():
@@ -113,6 +121,7 @@ class PluginHost:
             description: str = "",
             defaults: dict[str, Any] | None = None,
             reference: str | None = None,
+            variants: Callable[[], dict[str, list[str]]] | None = None,
         ) -> None:
             component = Component(
                 kind=kind,
@@ -123,6 +132,7 @@ class PluginHost:
                 reference=reference,
                 plugin=info.name,
                 distribution=info.distribution,
+                variants=variants,
             )
             try:
                 self.registry.add(component)

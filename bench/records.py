@@ -72,6 +72,8 @@ def run_dir(out: Path, run: dict[str, Any]) -> Path:
     overrides = run.get("overrides") or {}
     if overrides:
         parts.append("_".join(f"{k}-{v}" for k, v in sorted(overrides.items())))
+    if run.get("weights_sha256"):
+        parts.append(f"weights-{run['weights_sha256'][:8]}")
     leaf = "__".join(safe_name(x) for x in parts)
     return out / safe_name(data) / safe_name(run["profile"]) / leaf / f"seed_{run['seed']}"
 

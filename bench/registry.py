@@ -29,6 +29,8 @@ class Component:
     reference: str | None = None
     plugin: str = "?"
     distribution: str | None = None
+    variants: Callable[[], dict[str, list[str]]] | None = None
+    """For parametrised names (``smp:ARCH:ENCODER``): the values each part of the argument can take."""
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description (no callables)."""
@@ -70,6 +72,12 @@ class Registry:
                 f"{' and '.join(repr(o) for o in owners)}; uninstall one of them or set BENCH_LOAD_PLUGINS"
             )
         self._items[component.kind][component.name] = component
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every component ``plugin`` registered (used by ``bench.testing`` after a test)."""
+        for items in self._items.values():
+            for name in [n for n, c in items.items() if c.plugin == plugin]:
+                del items[name]
 
     def clash_owners(self, kind: str, name: str) -> list[str]:
         """The plugins that registered the same ``name`` (empty when there is no clash)."""

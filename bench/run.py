@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -46,6 +47,7 @@ class RunOptions:
     device: str = "auto"
     save_predictions: bool = False
     force: bool = False
+    weights: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,6 +95,12 @@ def resolve(host: PluginHost, opts: RunOptions) -> dict[str, Any]:
     channel_set = prof["channels"] or seg.defaults.get("channels", "rgb")
     channels.channel_count(channel_set)
     data = opts.data or prof["data"]
+    weights_sha = None
+    if opts.weights:
+        path = Path(opts.weights).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--weights {opts.weights}: file not found; expected a local weights file")
+        weights_sha = hashlib.sha256(path.read_bytes()).hexdigest()
     return {
         "gen": gens, "seg": opts.seg, "loss": loss, "loss_default": seg.defaults.get("loss"), "schedule": schedule, "profile": opts.profile,
         "seed": opts.seed, "data": data, "test": opts.test or data,
@@ -104,6 +112,8 @@ def resolve(host: PluginHost, opts: RunOptions) -> dict[str, Any]:
         "gan_batch_size": prof["gan_batch_size"] if gens else None, "gan_lr": prof["gan_lr"] if gens else None,
         "width": prof["width"], "threshold": prof["threshold"], "eval_batch_size": prof["eval_batch_size"],
         "augment": AugmentConfig().as_dict(), "protocol_version": bench.PROTOCOL_VERSION,
+        "weights": str(Path(opts.weights).expanduser().resolve()) if opts.weights else None,
+        "weights_sha256": weights_sha,
         "overrides": {k: v for k, v in sorted(opts.overrides.items()) if v is not None},
         "data_name": parse_spec(data).name, "test_name": parse_spec(opts.test or data, "--test").name,
     }
@@ -131,6 +141,8 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
 
     size, gan_size = parse_size(run["size"]), parse_size(run["gan_size"]) if run["gan_size"] else None
     timings: dict[str, float] = {}
+    seed_everything(opts.seed)
+    model = build_segmenter(host, run)  # before any data work: a component that cannot be built fails fast
 
     t0 = time.perf_counter()
     train_ds = load_dataset(host, run["data"], "--data")
@@ -159,7 +171,7 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
         gen_info.append(info)
     timings["gan_train_s"] = time.perf_counter() - t0
 
-    model = build_segmenter(host, run).to(device)
+    model = model.to(device)
     run["seg_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     loss_fn = _build(host.registry.get("losses", run["loss"]))
     phases = _build(host.registry.get("schedules", run["schedule"]), run)
@@ -211,6 +223,8 @@ def build_segmenter(host: PluginHost, run: dict[str, Any]) -> torch.nn.Module:
     seg_spec = parse_spec(run["seg"], "--seg")
     seg = host.registry.get("segmenters", seg_spec.name)
     extra = {"spec": seg_spec.arg} if seg_spec.arg is not None else {}
+    if run.get("weights"):
+        extra["weights"] = run["weights"]
     return _build(seg, in_channels=channels.channel_count(run["channels"]), width=run["width"],
                   **extra, **seg_spec.options)
 

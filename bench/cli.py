@@ -14,7 +14,7 @@ from bench.plugins import PluginHost, get_host
 from bench.registry import KINDS
 
 console = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _host(ctx: click.Context) -> PluginHost:

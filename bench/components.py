@@ -35,6 +35,8 @@ class Generator(ABC):
     """
 
     size: tuple[int, int]
+    cacheable: bool = True
+    """False for generators that only hold the real data (nothing learnt): the harness fits them every run."""
 
     @abstractmethod
     def fit(

@@ -14,7 +14,7 @@ from bench.data.prepare import prepare
 from bench.data.spec import format_size, parse_size, parse_spec
 from bench.errors import BenchError, ConfigError
 from bench.gan_quality import measure
-from bench.generators import entry_folder, generator_config, obtain, to_gan_input
+from bench.generators import cache_message, entry_folder, generator_config, obtain, to_gan_input
 from bench.grid import sample_grid
 from bench.plugins import PluginHost
 from bench.records import RESULTS, SCHEMA, data_label, environment, safe_name, write_json
@@ -57,8 +57,7 @@ def trained(host: PluginHost, gen: str, data: str | None, profile: str, seed: in
     real = prepare(dataset.split("train"), parse_size(values["gan_size"]))
     values["data_name"] = parse_spec(values["data"]).name
     g, info = obtain(host, generator_config(gen, values), real, seed, dev, reporter)
-    log(f"generator {gen}: {'reused from cache' if info['cache'] == 'hit' else 'trained and cached'} "
-        f"({info['checkpoint']})")
+    log(cache_message(info))
     return g, info, {**values, "device": dev, "real": real}
 
 
@@ -126,7 +125,8 @@ def register(cli: click.Group, host_of) -> None:
                     "seed": seed, "gan_size": values["gan_size"], "overrides": values["overrides"]},
             "metrics": metrics, "env": environment(dev),
         }
-        write_json(entry_folder(info) / "quality.json", record)
+        if entry_folder(info) is not None:
+            write_json(entry_folder(info) / "quality.json", record)
         leaf = "__".join(safe_name(x) for x in [f"gan-{gen}"] + (
             ["_".join(f"{k}-{v}" for k, v in values["overrides"].items())] if values["overrides"] else []))
         path = out / safe_name(data_label(values["data"], values["data_name"])) / safe_name(profile) / leaf / \

@@ -84,7 +84,7 @@ def obtain(
     gen = build_generator(component, config, seed)
     info = {"name": name, "plugin": component.plugin, "plugin_version": version, "key": key,
             "checkpoint": str(folder / "state.pt"), "config": config}
-    if (folder / "meta.json").exists():
+    if gen.cacheable and (folder / "meta.json").exists():
         gen.load_state_dict(torch.load(folder / "state.pt", map_location="cpu", weights_only=True))
         meta = json.loads((folder / "meta.json").read_text())
         info.update(cache="hit", final_losses=meta.get("final_losses"), train_s=meta.get("train_s"))
@@ -98,6 +98,9 @@ def obtain(
                    on_epoch=lambda e, losses: reporter.end_epoch(f"gan:{name}", e, sum(losses.values()), 0.0))
     reporter.end_phase()
     train_s = time.perf_counter() - t0
+    if not gen.cacheable:
+        info.update(cache="off", checkpoint=None, final_losses=last, train_s=train_s)
+        return gen, info
     meta = {"key": key, "config": config, "data_fingerprint": real.fingerprint, "n_train": len(real),
             "seed": seed, "plugin": component.plugin, "plugin_version": version, "final_losses": last,
             "train_s": train_s, "size": format_size(gen.size)}
@@ -125,5 +128,15 @@ def _store(folder: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
         raise
 
 
-def entry_folder(info: dict[str, Any]) -> Path:
-    return Path(info["checkpoint"]).parent
+def entry_folder(info: dict[str, Any]) -> Path | None:
+    """The cache entry of a generator, or ``None`` for one that is not cached."""
+    return Path(info["checkpoint"]).parent if info.get("checkpoint") else None
+
+
+def cache_message(info: dict[str, Any]) -> str:
+    """One line for the user: where the generator came from."""
+    if info["cache"] == "hit":
+        return f"generator {info['name']}: reused from cache ({info['checkpoint']})"
+    if info["cache"] == "miss":
+        return f"generator {info['name']}: trained and cached ({info['checkpoint']})"
+    return f"generator {info['name']}: fitted for this run (it holds data, nothing to cache)"

@@ -22,7 +22,7 @@ from bench.data.prepare import prepare
 from bench.data.source import Dataset
 from bench.data.spec import format_size, parse_size, parse_spec
 from bench.errors import BenchError, ConfigError
-from bench.generators import generator_config
+from bench.generators import cache_message, generator_config
 from bench.generators import obtain as obtain_generator
 from bench.evaluate import predict_probabilities, score_probabilities
 from bench.plugins import PluginHost
@@ -165,8 +165,7 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     t0 = time.perf_counter()
     for name in run["gen"]:
         gen, info = obtain_generator(host, generator_config(name, run), gan_real, opts.seed, device, reporter)
-        log(f"generator {name}: {'reused from cache' if info['cache'] == 'hit' else 'trained and cached'} "
-            f"({info['checkpoint']})")
+        log(cache_message(info))
         generators.append(gen)
         gen_info.append(info)
     timings["gan_train_s"] = time.perf_counter() - t0

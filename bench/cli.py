@@ -84,9 +84,22 @@ def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed,
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--available", is_flag=True, help="Plugin packages in the registry that are not installed.")
 @click.pass_context
-def plugins(ctx: click.Context, as_json: bool) -> None:
+def plugins(ctx: click.Context, as_json: bool, available: bool) -> None:
     """Installed plugins, their versions, what each registered, and load errors."""
+    if available:
+        from bench.available import not_installed
+
+        entries = not_installed()
+        if as_json:
+            click.echo(json.dumps(entries, indent=2))
+        elif not entries:
+            click.echo("every plugin package in the registry is installed")
+        for e in [] if as_json else entries:
+            where = e["homepage"] if e["status"] == "published" else f"{e['homepage']} (example, not on PyPI)"
+            click.echo(f"{e['name']:<16} {e['package']:<20} {', '.join(e['kinds']):<24} {e['description']}  {where}")
+        return
     host = get_host(strict=bool(ctx.find_root().params.get("strict_plugins")))
     infos = [p.as_dict() for p in host.plugins.values()]
     if as_json:

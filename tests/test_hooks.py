@@ -1,0 +1,148 @@
+"""Meta-tests, as datasette has: every hook is documented and exercised here, one test per hook.
+
+Each ``test_hook_<name>`` registers a small real plugin for one test through ``bench.testing``'s
+``bench_register`` fixture and checks that the harness uses what it registered.
+"""
+
+import inspect
+from pathlib import Path
+
+import click
+import torch
+from click.testing import CliRunner
+
+from bench import hookspecs
+from bench.components import Generator, Phase
+from bench.data.source import Dataset
+from bench.hookspecs import hookimpl
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOKS = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("bench_"))
+
+
+def test_every_hook_has_a_docstring_and_is_documented_for_plugin_authors():
+    contributing = (ROOT / "CONTRIBUTING.md").read_text()
+    assert HOOKS
+    for name in HOOKS:
+        assert inspect.getdoc(getattr(hookspecs, name)), f"hook {name} has no docstring"
+        assert f"`{name}(" in contributing, f"hook {name} is not documented in CONTRIBUTING.md"
+
+
+def test_every_hook_has_a_test():
+    tests = {name for name, _ in inspect.getmembers(__import__(__name__), inspect.isfunction)}
+    for name in HOOKS:
+        assert f"test_hook_{name}" in tests, f"hook {name} has no test_hook_{name}"
+
+
+class MemoryGenerator(Generator):
+    """Returns horizontally flipped real pairs: enough to exercise the generator contract."""
+
+    cacheable = False
+
+    def __init__(self, size):
+        self.size, self.data = size, None
+
+    def fit(self, data, *, epochs, batch_size, rng, on_epoch=None):
+        self.data = data
+        return {}
+
+    def sample(self, n, *, rng):
+        idx = torch.randint(len(self.data), (n,), generator=rng, device=rng.device)
+        return self.data[idx.to(self.data.device)].flip(-1)
+
+    def to(self, device):
+        return self
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def test_hook_bench_register_generators(bench_register, bench_run):
+    class Plugin:
+        @hookimpl
+        def bench_register_generators(self, register):
+            register("flipped", lambda size, **kw: MemoryGenerator(size), description="flipped real pairs")
+
+    bench_register(Plugin(), name="flip-plugin")
+    record = bench_run(gen="flipped", seg="unet")
+    assert record["generators"][0]["name"] == "flipped" and record["generators"][0]["plugin"] == "flip-plugin"
+    assert [h["phase"] for h in record["history"]] == ["synthetic", "real"]
+
+
+def test_hook_bench_register_segmenters(bench_register, bench_run):
+    class Plugin:
+        @hookimpl
+        def bench_register_segmenters(self, register):
+            register("tiny", lambda in_channels, width=1.0: torch.nn.Conv2d(in_channels, 1, 3, padding=1),
+                     defaults={"size": "32x48", "channels": "rgb-hsv-l", "loss": "mse"})
+
+    bench_register(Plugin(), name="tiny-plugin")
+    record = bench_run(seg="tiny")
+    assert record["run"]["seg_parameters"] == 7 * 9 + 1
+    assert record["run"]["loss"] == "mse" and record["run"]["channels"] == "rgb-hsv-l"
+
+
+def test_hook_bench_register_losses(bench_register, bench_run):
+    calls = []
+
+    def l1(logits, target):
+        calls.append(1)
+        return (torch.sigmoid(logits) - target).abs().mean()
+
+    class Plugin:
+        @hookimpl
+        def bench_register_losses(self, register):
+            register("l1", lambda: l1, description="mean absolute error")
+
+    bench_register(Plugin(), name="l1-plugin")
+    record = bench_run(seg="unet", loss="l1")
+    assert record["run"]["loss"] == "l1" and calls
+
+
+def test_hook_bench_register_schedules(bench_register, bench_run):
+    class Plugin:
+        @hookimpl
+        def bench_register_schedules(self, register):
+            register("real-twice", lambda profile: [Phase("warm", "real", 1), Phase("main", "real", 2)],
+                     defaults={"needs_generator": False})
+
+    bench_register(Plugin(), name="schedule-plugin")
+    record = bench_run(seg="unet", schedule="real-twice")
+    assert [h["phase"] for h in record["history"]] == ["warm", "main", "main"]
+
+
+def test_hook_bench_register_datasets(bench_register, bench_run, bench_host):
+    fixture = bench_host.registry.get("datasets", "fixture").factory
+
+    class Plugin:
+        @hookimpl
+        def bench_register_datasets(self, register):
+            def small(arg=None, **options):
+                base = fixture(None, n="12", n_test="4", size="40x56", seed=arg or "7")
+                return Dataset("small", f"small:{arg}", base.splits)
+
+            register("small", small, description="a re-seeded fixture")
+
+    bench_register(Plugin(), name="dataset-plugin")
+    record = bench_run(seg="unet", data="small:3")
+    assert record["run"]["data"] == "small:3" and record["run"]["n_train"] == 12
+    assert record["summary"]["n_images"] == 4
+
+
+def test_hook_bench_register_commands(bench_register, bench_host):
+    class Plugin:
+        @hookimpl
+        def bench_register_commands(self, cli):
+            @cli.command()
+            @click.argument("who")
+            def greet(who):
+                click.echo(f"hello {who}")
+
+    bench_register(Plugin(), name="command-plugin")
+    group = click.Group("bench")
+    bench_host.add_commands(group)
+    result = CliRunner().invoke(group, ["greet", "skin"])
+    assert result.exit_code == 0 and result.output == "hello skin\n"

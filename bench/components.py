@@ -67,5 +67,7 @@ class Generator(ABC):
         """Restore what :meth:`state_dict` returned."""
 
     def describe(self) -> str:
-        """A human-readable summary of the networks (layers, parameter counts)."""
-        return repr(self)
+        """A human-readable summary of the networks (layers, parameter counts); override to say more."""
+        doc = (type(self).__doc__ or "").strip().splitlines()
+        summary = f"{type(self).__name__} generating {self.size[0]}x{self.size[1]}x4 pairs"
+        return summary + (f": {doc[0]}" if doc else "")

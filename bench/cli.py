@@ -47,7 +47,8 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")
-@click.option("--force", is_flag=True, help="Run again even when a finished record exists.")
+@click.option("--force", is_flag=True, help="Start afresh: discard a finished record or a checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint (rerunning the command does too).")
 @click.option("--weights", default=None, help="Local weights file for the segmenter (smp: its encoder).")
 @click.option("--size", default=None, help="Override the input size, HxW.")
 @click.option("--channels", default=None, help="Override the channel set: rgb, rgb-hsv-l, rgb-hsv-lab.")
@@ -64,7 +65,7 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--threshold", default=None, type=float, help="Probability threshold of the prediction.")
 @click.pass_context
 def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed, out, device,
-        save_predictions, force, weights, **overrides) -> None:
+        save_predictions, force, resume, weights, **overrides) -> None:
     """Run the protocol once and write a record under OUT."""
     from bench.progress import RichReporter
     from bench.run import RunOptions, execute
@@ -72,7 +73,7 @@ def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed,
     host = _host(ctx)
     opts = RunOptions(gen=gen, seg=seg, loss=loss, schedule=schedule, data=data, test=test, profile=profile,
                       seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
-                      weights=weights, overrides=overrides)
+                      resume=resume, weights=weights, overrides=overrides)
     with RichReporter(err) as reporter:
         record = execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False, soft_wrap=True))
     s = record["summary"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class RunOptions:
     device: str = "auto"
     save_predictions: bool = False
     force: bool = False
+    resume: bool = False
     weights: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -138,6 +140,9 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
         log(f"already finished: {folder / RESULTS} (use --force to run it again)")
         record["_path"] = str(folder / RESULTS)
         return record
+    if opts.force and folder.exists():
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+        (folder / RESULTS).unlink(missing_ok=True)
 
     size, gan_size = parse_size(run["size"]), parse_size(run["gan_size"]) if run["gan_size"] else None
     timings: dict[str, float] = {}
@@ -176,12 +181,27 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     phases = _build(host.registry.get("schedules", run["schedule"]), run)
     state = TrainState(model, torch.optim.Adam(model.parameters(), lr=run["lr"]))
     ckpt_dir = folder / "checkpoints"
+    identity = {
+        "run": json.dumps(json.loads(json.dumps({k: v for k, v in run.items() if k != "device"})), sort_keys=True),
+        "data_fingerprint": json.dumps({"train": train_split.fingerprint(), "test": test_split.fingerprint()}),
+        "generators": json.dumps([info.get("key") for info in gen_info]),
+    }
 
     def checkpoint(st: TrainState, rngs: dict[str, torch.Generator]) -> None:
-        save_checkpoint(ckpt_dir / "latest.pt", st.state_dict(rngs))
+        save_checkpoint(ckpt_dir / "latest.pt", {**st.state_dict(rngs), **identity})
 
     trainer = Trainer(state, loss_fn, run["channels"], size, run["batch_size"], device, opts.seed,
                       reporter=reporter, on_epoch_end=checkpoint)
+    if (ckpt_dir / "latest.pt").exists():
+        saved = torch.load(ckpt_dir / "latest.pt", map_location="cpu", weights_only=True)
+        _check_resumable(saved, identity, ckpt_dir / "latest.pt")
+        state.load_state_dict(saved, trainer.rngs)
+        run["resumed_from"] = {"phase": phases[min(state.phase_index, len(phases) - 1)].name,
+                               "phase_index": state.phase_index, "epoch": state.epoch}
+        log(f"resuming from {ckpt_dir / 'latest.pt'}: phase {state.phase_index + 1} of {len(phases)}, "
+            f"{state.epoch} epochs done in it")
+    elif opts.resume:
+        log(f"nothing to resume in {folder}; starting from the beginning")
     t0 = time.perf_counter()
     history = trainer.run(phases, real, generators)
     timings["train_s"] = time.perf_counter() - t0
@@ -215,6 +235,22 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     write_json(folder / RESULTS, record)
     record["_path"] = str(folder / RESULTS)
     return record
+
+
+def _check_resumable(saved: dict[str, Any], identity: dict[str, str], path: Path) -> None:
+    """Refuse to continue a checkpoint made with another configuration, data or generator."""
+    problems = []
+    before, now = json.loads(saved.get("run", "{}")), json.loads(identity["run"])
+    for key in sorted(set(before) | set(now)):
+        if key != "resumed_from" and before.get(key) != now.get(key):
+            problems.append(f"{key}: checkpoint {before.get(key)!r}, now {now.get(key)!r}")
+    if saved.get("data_fingerprint") != identity["data_fingerprint"]:
+        problems.append(f"data fingerprint: checkpoint {saved.get('data_fingerprint')}, now {identity['data_fingerprint']}")
+    if saved.get("generators") != identity["generators"]:
+        problems.append(f"generators: checkpoint {saved.get('generators')}, now {identity['generators']}")
+    if problems:
+        raise ConfigError(f"{path}: cannot resume, the run differs ({'; '.join(problems[:5])}); "
+                          "use --force to start it afresh")
 
 
 def build_segmenter(host: PluginHost, run: dict[str, Any]) -> torch.nn.Module:

@@ -7,7 +7,7 @@ read once per epoch, so the loop never waits on the host between steps.
 
 from __future__ import annotations
 
-import math
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -60,19 +60,39 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def state_dict(self, rngs: dict[str, torch.Generator]) -> dict[str, Any]:
+        """Tensors, numbers, strings and lists only: loadable with ``torch.load(weights_only=True)``."""
+        version, mt, gauss = random.getstate()
+        np_state = np.random.get_state()
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "phase_index": self.phase_index,
             "epoch": self.epoch,
+            "history": json.dumps(self.history),
             "rng": {name: g.get_state() for name, g in rngs.items()},
-            "python_rng": repr(random.getstate()),
-            "numpy_rng": np.random.get_state()[1].tolist(),
+            "python_rng": [version, list(mt), gauss],
+            "numpy_rng": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
             "torch_rng": torch.get_rng_state(),
         }
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
+
+    def load_state_dict(self, state: dict[str, Any], rngs: dict[str, torch.Generator]) -> None:
+        """Restore what :meth:`state_dict` saved, RNG states included, so training continues bit for bit."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.phase_index, self.epoch = int(state["phase_index"]), int(state["epoch"])
+        self.history = json.loads(state["history"])
+        for name, g in rngs.items():
+            g.set_state(state["rng"][name])
+        version, mt, gauss = state["python_rng"]
+        random.setstate((version, tuple(mt), gauss))
+        name, keys, pos, has_gauss, cached = state["numpy_rng"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
 
 
 def steps_per_epoch(n_real: int, batch_size: int) -> list[int]:
@@ -161,7 +181,7 @@ class Trainer:
         model, opt = self.state.model, self.state.optimizer
         model.train()
         order = torch.randperm(len(real), generator=self.rngs["order"]).to(self.device)
-        total = torch.zeros((), device=self.device)
+        step_losses: list[torch.Tensor] = []
         start, t0, images = 0, time.perf_counter(), 0
         for step, n in enumerate(batches):
             idx = order[start : start + n]
@@ -173,15 +193,19 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.detach() * n
+            step_losses.append(loss.detach())
             images += n
             self.reporter.advance(1, n)
-        mean_loss = float(total) / max(images, 1)
-        if not math.isfinite(mean_loss):
+        losses = torch.stack(step_losses).float().cpu()  # the one host synchronisation of the epoch
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            step = int(bad[0, 0])
             raise TrainingError(
-                f"non-finite loss ({mean_loss}) in phase {phase.name!r}, epoch {epoch + 1}; "
-                "the last good checkpoint is kept; try a lower --lr"
+                f"non-finite loss ({losses[step].item()}) in phase {phase.name!r}, epoch {epoch + 1}, step {step + 1} "
+                f"of {len(batches)}; the run stopped and its last good checkpoint (end of the previous epoch) is kept; "
+                "try a lower --lr"
             )
+        mean_loss = float((losses * torch.tensor(batches, dtype=torch.float32)).sum()) / max(images, 1)
         rate = images / max(time.perf_counter() - t0, 1e-9)
         self.state.history.append({"phase": phase.name, "epoch": epoch + 1, "loss": mean_loss, "images_per_s": rate})
         self.reporter.end_epoch(phase.name, epoch + 1, mean_loss, rate)

@@ -124,3 +124,31 @@ def test_plugin_can_add_a_command(tmp_path):
     """
     site = make_distribution(tmp_path, "bench-cmd", {"cmd_plugin": source}, {"cmd": "cmd_plugin"})
     assert bench_cli("hello", env=env_with(site)).stdout.strip() == "hello from a plugin"
+
+
+def test_a_factory_that_raises_fails_the_run_naming_the_plugin(tmp_path):
+    source = """
+    from bench.hookspecs import hookimpl
+    def build(in_channels, **kw):
+        raise RuntimeError("weights table corrupt")
+    @hookimpl
+    def bench_register_segmenters(register):
+        register("boom", build, defaults={"size": "32x32", "channels": "rgb", "loss": "bce"})
+    """
+    site = make_distribution(tmp_path / "site", "bench-boom", {"boom_plugin": source}, {"boom": "boom_plugin"})
+    proc = bench_cli("run", "--seg", "boom", "--out", str(tmp_path / "runs"), env=env_with(site), check=False)
+    assert proc.returncode == 2
+    assert "segmenter 'boom' from plugin 'boom' failed to build: RuntimeError: weights table corrupt" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_leaderboard_skips_incomplete_and_unfinished_records(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "results.json").write_text(json.dumps({"schema": 1, "run": {}}))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "results.json").write_text(json.dumps({"schema": 1, "run": {}, "summary": {}, "per_image": [],
+                                                              "status": "running"}))
+    proc = bench_cli("leaderboard", "--runs", str(tmp_path))
+    assert "a/results.json: skipped, incomplete record (missing summary, per_image)" in proc.stderr
+    assert "b/results.json: skipped, run did not finish" in proc.stderr
+    assert "No finished runs found." in proc.stdout

@@ -1,7 +1,15 @@
-"""Read one image/mask pair from disk and check it: readable, same size, binary mask."""
+"""Read one image/mask pair from disk and check it: readable, same size, binary mask.
+
+Documented normalisations: grayscale images are replicated to RGB; RGBA (and LA, P with transparency)
+images are composited on black (the alpha is dropped); 16-bit images are scaled to 8 bits (value / 257).
+Masks stored as JPEG (lossy, so never exactly binary) are thresholded at 127 with one warning per split;
+any other mask holding values other than 0 and 255 (or 0 and 1) is an error. Images larger than
+Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) are refused.
+"""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,31 +17,54 @@ from PIL import Image, UnidentifiedImageError
 
 from bench.errors import DataError
 
+JPEG_SUFFIXES = {".jpg", ".jpeg"}
+
+
+class JPEGMaskWarning(UserWarning):
+    """A lossy JPEG mask was thresholded at 127 (``prepare`` reports these once per split)."""
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    """Open and fully decode ``path``; any failure (bomb, truncation, garbage) names the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            img.load()
+        return img
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"{path}: refused, the {what} is larger than Pillow's decompression-bomb limit "
+                        f"({Image.MAX_IMAGE_PIXELS} pixels): {exc}") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{path}: cannot read {what} ({exc}); expected a complete, readable JPEG or PNG") from None
+
 
 def read_image(path: Path) -> np.ndarray:
-    """An RGB uint8 array; grayscale and RGBA images are converted, anything unreadable is an error."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode not in ("RGB", "L", "RGBA", "P", "LA", "CMYK", "YCbCr"):
-                raise DataError(f"{path}: image mode {img.mode} is not supported; expected an 8-bit RGB image")
-            return np.asarray(img.convert("RGB"))
-    except DataError:
-        raise
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path}: cannot read image ({exc}); expected a readable JPEG or PNG") from None
+    """An RGB uint8 array ``(H, W, 3)``, normalised as the module docstring says."""
+    img = _open(path, "image")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 257.0 if arr.max(initial=0) > 255 or img.mode.startswith("I;16") else 1.0
+        grey = np.clip(np.round(arr / scale), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return np.asarray(Image.alpha_composite(black, rgba).convert("RGB"))
+    if img.mode not in ("RGB", "L", "P", "CMYK", "YCbCr", "1"):
+        raise DataError(f"{path}: image mode {img.mode} is not supported; expected an 8- or 16-bit RGB or grey image")
+    return np.asarray(img.convert("RGB"))
 
 
 def read_mask(path: Path) -> np.ndarray:
-    """A {0, 1} uint8 mask from a single-channel file holding only 0 and 255 (or 0 and 1)."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            arr = np.asarray(img)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path}: cannot read mask ({exc}); expected a single-channel PNG") from None
+    """A {0, 1} uint8 mask ``(H, W)``."""
+    img = _open(path, "mask")
+    arr = np.asarray(img)
     if arr.ndim == 3:
         raise DataError(f"{path}: mask has {arr.shape[2]} channels; expected a single-channel image of 0 and 255")
+    if path.suffix.lower() in JPEG_SUFFIXES:
+        warnings.warn(str(path), JPEGMaskWarning, stacklevel=2)
+        return (arr > 127).astype(np.uint8)
     values = np.unique(arr)
     if values.size and not (set(values.tolist()) <= {0, 255} or set(values.tolist()) <= {0, 1}):
         shown = ", ".join(str(v) for v in values[:6]) + (", ..." if values.size > 6 else "")

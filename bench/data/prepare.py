@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench.data.images import JPEGMaskWarning
 from bench.data.source import Split
 
 PREP_VERSION = 1
@@ -82,8 +84,17 @@ def prepare(split: Split, size: tuple[int, int], workers: int | None = None) -> 
         images[i] = img.transpose(2, 0, 1)
         masks[i, 0] = m
 
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        list(pool.map(one, range(n)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", JPEGMaskWarning)
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            list(pool.map(one, range(n)))
+    jpeg = sorted(str(w.message) for w in caught if issubclass(w.category, JPEGMaskWarning))
+    for w in caught:
+        if not issubclass(w.category, JPEGMaskWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if jpeg:
+        warnings.warn(f"{len(jpeg)} JPEG mask(s) in split {split.name!r} are lossy and were thresholded at 127 "
+                      f"(first: {jpeg[0]}); save masks as PNG to avoid it", JPEGMaskWarning, stacklevel=2)
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))

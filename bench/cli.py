@@ -48,6 +48,7 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")
 @click.option("--force", is_flag=True, help="Start afresh: discard a finished record or a checkpoint.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the segmenter (falls back to eager if it fails).")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint (rerunning the command does too).")
 @click.option("--weights", default=None, help="Local weights file for the segmenter (smp: its encoder).")
 @click.option("--size", default=None, help="Override the input size, HxW.")
@@ -65,7 +66,7 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--threshold", default=None, type=float, help="Probability threshold of the prediction.")
 @click.pass_context
 def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed, out, device,
-        save_predictions, force, resume, weights, **overrides) -> None:
+        save_predictions, force, resume, compile_, weights, **overrides) -> None:
     """Run the protocol once and write a record under OUT."""
     from bench.progress import RichReporter
     from bench.run import RunOptions, execute
@@ -73,7 +74,7 @@ def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed,
     host = _host(ctx)
     opts = RunOptions(gen=gen, seg=seg, loss=loss, schedule=schedule, data=data, test=test, profile=profile,
                       seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
-                      resume=resume, weights=weights, overrides=overrides)
+                      resume=resume, compile=compile_, weights=weights, overrides=overrides)
     with RichReporter(err) as reporter:
         record = execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False, soft_wrap=True))
     s = record["summary"]
@@ -190,6 +191,43 @@ def leaderboard(runs: Path, out: Path | None, metric: str) -> None:
     if out:
         atomic_write_bytes(out, text.encode())
     click.echo(text)
+
+
+@cli.command(name="perf")
+@click.option("--seg", "segs", multiple=True, help="Segmenter(s) to measure (repeatable).")
+@click.option("--gen", "gens", multiple=True, help="Generator(s) to measure (repeatable).")
+@click.option("--size", default=None, help="HxW for every component (default: each one's own).")
+@click.option("--batch", default=16, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--data", default="fixture?n=64", show_default=True, help="Dataset whose training split is used.")
+@click.option("--steps", default=10, show_default=True, type=int, help="Timed steps per measurement.")
+@click.option("--warmup", default=3, show_default=True, type=int)
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the segmenters.")
+@click.option("--with-sampling", is_flag=True, help="Also time each segmenter's synthetic step with each --gen.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: rows, data, machine.")
+@click.pass_context
+def perf_(ctx, segs, gens, size, batch, device, data, steps, warmup, compile_, with_sampling, as_json) -> None:
+    """Throughput of the harness step vs the bare model step, and of the data path."""
+    from bench.perf import perf
+
+    if not segs and not gens:
+        raise BenchError("bench perf: name at least one --seg or --gen")
+    result = perf(_host(ctx), list(segs), list(gens), size, batch, device, data, warmup, steps, compile_,
+                  with_sampling)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    m = result["machine"]
+    click.echo(f"machine: {m.get('gpu') or m['cpu']} ({m['cores']} cores), torch {m['torch']}")
+    click.echo("| component | size | device | train img/s | model img/s | ratio | peak MB |")
+    click.echo("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in result["rows"]:
+        click.echo(f"| {r['component']} | {r['size']} | {r['device']} | {r['train_img_s']:.1f} | "
+                   f"{r['model_img_s']:.1f} | {r['ratio']:.2f} | {r['peak_mem_mb']:.0f} |")
+    d = result["data"]
+    click.echo(f"data ({d['data']}, {d['n_images']} images at {d['size']}): prepare {d['prepare_img_s']:.0f} img/s, "
+               f"load {d['load_s'] * 1000:.1f} ms, naive DataLoader epoch {d['naive_epoch_s']:.2f} s "
+               f"({d['naive_workers']} workers): load is {d['load_speedup_vs_naive_epoch']:.0f}x faster")
 
 
 def _register_builtin_groups() -> None:

@@ -49,6 +49,7 @@ class RunOptions:
     save_predictions: bool = False
     force: bool = False
     resume: bool = False
+    compile: bool = False
     weights: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -176,6 +177,9 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     timings["gan_train_s"] = time.perf_counter() - t0
 
     model = model.to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        model = model.to(memory_format=torch.channels_last)
     run["seg_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     loss_fn = _build(host.registry.get("losses", run["loss"]))
     phases = _build(host.registry.get("schedules", run["schedule"]), run)
@@ -192,6 +196,8 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
 
     trainer = Trainer(state, loss_fn, run["channels"], size, run["batch_size"], device, opts.seed,
                       reporter=reporter, on_epoch_end=checkpoint)
+    if opts.compile:
+        trainer.enable_compile()
     if (ckpt_dir / "latest.pt").exists():
         saved = torch.load(ckpt_dir / "latest.pt", map_location="cpu", weights_only=True)
         _check_resumable(saved, identity, ckpt_dir / "latest.pt")
@@ -205,6 +211,9 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     t0 = time.perf_counter()
     history = trainer.run(phases, real, generators)
     timings["train_s"] = time.perf_counter() - t0
+    run["step"] = {"amp": "bf16" if trainer.amp else "fp32", "channels_last": trainer.channels_last,
+                   "compile": opts.compile, "compiled": opts.compile and trainer.compile_error is None,
+                   "compile_error": trainer.compile_error}
 
     t0 = time.perf_counter()
     probs = predict_probabilities(model, test, run["channels"], device, run["eval_batch_size"])

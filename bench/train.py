@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -140,6 +141,10 @@ class Trainer:
         self.augment_cfg = augment_cfg
         self.reporter = reporter or SilentReporter()
         self.on_epoch_end = on_epoch_end
+        self.amp = device.type == "cuda"
+        self.channels_last = device.type == "cuda"
+        self.compiled: torch.nn.Module | None = None
+        self.compile_error: str | None = None
         self.rngs = {
             "order": torch.Generator().manual_seed(seed),
             "device": torch.Generator(device=device).manual_seed(seed + 1),
@@ -175,25 +180,54 @@ class Trainer:
         rgb_s, mask_s = synthetic_batch(gen, half, self.size, self.rngs["device"])
         return torch.cat((rgb_r, rgb_s)), torch.cat((mask_r, mask_s))
 
+    def step(self, source: str, idx: torch.Tensor, real: Prepared, generators: list[Generator],
+             step: int) -> torch.Tensor:
+        """One optimisation step on the batch ``idx`` of ``real`` (or synthetic); the loss stays on the device.
+
+        bf16 autocast on CUDA (fp32 elsewhere); channels-last inputs when the model is channels-last.
+        """
+        opt = self.state.optimizer
+        rgb, mask = self._batch(source, idx, len(idx), real, generators, step)
+        rgb, mask = augment(rgb, mask, self.rngs["device"], self.augment_cfg)
+        x = channels.expand(rgb, self.channel_set)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self._forward(x)
+        loss = self.loss_fn(logits.float(), mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    def enable_compile(self) -> None:
+        """Use ``torch.compile`` for the forward pass; fall back to eager (and say why) if it fails."""
+        try:
+            self.compiled = torch.compile(self.state.model)
+        except Exception as exc:  # torch.compile unavailable on this platform
+            self.compile_error = f"{type(exc).__name__}: {exc}"
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compiled is not None:
+            try:
+                return self.compiled(x)
+            except Exception as exc:  # compilation happens at the first call; fall back once, for good
+                self.compile_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                self.compiled = None
+                warnings.warn(f"--compile: torch.compile failed ({self.compile_error}); training eagerly")
+        return self.state.model(x)
+
     def _epoch(
         self, phase: Phase, epoch: int, batches: list[int], real: Prepared, generators: list[Generator]
     ) -> None:
-        model, opt = self.state.model, self.state.optimizer
-        model.train()
+        self.state.model.train()
         order = torch.randperm(len(real), generator=self.rngs["order"]).to(self.device)
         step_losses: list[torch.Tensor] = []
         start, t0, images = 0, time.perf_counter(), 0
         for step, n in enumerate(batches):
             idx = order[start : start + n]
             start += n
-            rgb, mask = self._batch(phase.source, idx, n, real, generators, step)
-            rgb, mask = augment(rgb, mask, self.rngs["device"], self.augment_cfg)
-            logits = model(channels.expand(rgb, self.channel_set))
-            loss = self.loss_fn(logits, mask)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step_losses.append(loss.detach())
+            step_losses.append(self.step(phase.source, idx, real, generators, step))
             images += n
             self.reporter.advance(1, n)
         losses = torch.stack(step_losses).float().cpu()  # the one host synchronisation of the epoch

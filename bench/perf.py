@@ -1,0 +1,242 @@
+"""``bench perf``: throughput of the harness training step against the bare model step, and of the data path.
+
+For each segmenter: images/s of the full harness step (indexing the prepared split on the device,
+augmentation, channel expansion, optionally generator sampling, forward, loss, backward, Adam) and of the
+bare model step on random tensors already on the device (the ceiling), their ratio, and peak memory. For
+each generator: images/s of its training on the prepared real split and on random tensors. For the data
+path: images/s of preparing a split, seconds to load it back, and seconds for one epoch of the naive
+per-sample ``Dataset``/``DataLoader`` pipeline that decodes and resizes the JPEGs with PIL.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.data import channels
+from bench.data.prepare import prepare
+from bench.data.source import FileSplit, Split
+from bench.data.spec import format_size, parse_size
+from bench.generators import build_generator, to_gan_input
+from bench.plugins import PluginHost
+from bench.run import build_segmenter, load_dataset, resolve_device
+from bench.train import Trainer, TrainState
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # whole-process peak RSS on Linux
+
+
+def _rate(step: Callable[[], Any], images_per_step: int, device: torch.device, warmup: int, steps: int) -> float:
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return images_per_step * steps / (time.perf_counter() - t0)
+
+
+def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, int] | None, batch: int,
+                  device: torch.device, data: str, warmup: int, steps: int, compile_: bool) -> dict[str, Any]:
+    component = host.registry.get("segmenters", seg.split(":")[0])
+    size = size or parse_size(component.defaults.get("size", "192x256"))
+    cset = component.defaults.get("channels", "rgb")
+    run = {"seg": seg, "channels": cset, "width": 1.0}
+    loss_fn = host.registry.get("losses", component.defaults.get("loss", "bce")).factory()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.reset_peak_memory_stats(device)
+
+    def fresh_model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        model = build_segmenter(host, run).to(device)
+        return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
+
+    # The bare model step: random tensors already on the device.
+    model = fresh_model()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+    x = torch.randn(batch, channels.channel_count(cset), *size, device=device)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = (torch.rand(batch, 1, *size, device=device) > 0.5).float()
+    forward = torch.compile(model) if compile_ else model
+
+    def bare() -> None:
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = forward(x)
+        loss = loss_fn(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    model_img_s = _rate(bare, batch, device, warmup, steps)
+
+    # The harness step: the prepared split on the device, augmentation, channels, optional generators.
+    dataset = load_dataset(host, data, "--data")
+    real = prepare(dataset.split("train"), size).to(device)
+    generators = []
+    for name in gens:
+        gen = build_generator(host.registry.get("generators", name),
+                              {"size": format_size(size), "width": 1.0, "lr": 2e-4}, 0).to(device)
+        gen.fit(to_gan_input(real, device)[: max(batch, 2)], epochs=1, batch_size=max(batch, 2),
+                rng=torch.Generator(device=device).manual_seed(0))
+        generators.append(gen)
+    model = fresh_model()
+    trainer = Trainer(TrainState(model, torch.optim.Adam(model.parameters(), lr=3e-4)), loss_fn, cset, size,
+                      batch, device, 0)
+    if compile_:
+        trainer.enable_compile()
+    order = torch.randperm(len(real), generator=torch.Generator().manual_seed(0)).to(device)
+    counter = {"i": 0}
+    source = "synthetic" if generators else "real"
+
+    def harness() -> None:
+        i = counter["i"]
+        start = (i * batch) % max(len(real) - batch + 1, 1)
+        trainer.step(source, order[start : start + batch], real, generators, i)
+        counter["i"] += 1
+
+    train_img_s = _rate(harness, batch, device, warmup, steps)
+    label = seg + (f" + {','.join(gens)} samples" if gens else "")
+    return {"component": label, "size": format_size(size), "device": str(device), "batch": batch,
+            "train_img_s": train_img_s, "model_img_s": model_img_s, "ratio": train_img_s / model_img_s,
+            "peak_mem_mb": _peak_mb(device), "compile": compile_ and trainer.compile_error is None}
+
+
+def generator_row(host: PluginHost, name: str, size: tuple[int, int], batch: int, device: torch.device,
+                  data: str, steps: int) -> dict[str, Any]:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    real = to_gan_input(prepare(load_dataset(host, data, "--data").split("train"), size), device)
+    n = min(len(real), batch * steps)
+    rates = {}
+    for kind, tensor in (("train", real[:n]), ("model", torch.rand_like(real[:n]) * 2 - 1)):
+        gen = build_generator(host.registry.get("generators", name),
+                              {"size": format_size(size), "width": 1.0, "lr": 2e-4}, 0).to(device)
+        rng = torch.Generator(device=device).manual_seed(0)
+        gen.fit(tensor[: batch * 2], epochs=1, batch_size=batch, rng=rng)  # warm-up
+        _sync(device)
+        t0 = time.perf_counter()
+        gen.fit(tensor, epochs=1, batch_size=batch, rng=rng)
+        _sync(device)
+        rates[kind] = (n // batch) * batch / (time.perf_counter() - t0)
+    return {"component": f"{name} (GAN training)", "size": format_size(size), "device": str(device), "batch": batch,
+            "train_img_s": rates["train"], "model_img_s": rates["model"], "ratio": rates["train"] / rates["model"],
+            "peak_mem_mb": _peak_mb(device), "compile": False}
+
+
+class NaiveDataset(torch.utils.data.Dataset):
+    """What users write by hand: open, decode and resize each JPEG and PNG with PIL, every epoch."""
+
+    def __init__(self, split: FileSplit, size: tuple[int, int]) -> None:
+        self.pairs, self.size = split.pairs, size
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = self.size
+        pair = self.pairs[i]
+        img = Image.open(pair.image).convert("RGB").resize((w, h), Image.BILINEAR)
+        mask = Image.open(pair.mask).convert("L").resize((w, h), Image.NEAREST)
+        return (torch.from_numpy(np.array(img)).permute(2, 0, 1).float() / 255,
+                torch.from_numpy(np.array(mask) > 127).float()[None])
+
+
+def _file_split(split: Split, folder: Path) -> FileSplit:
+    """The split itself if it is on disk; otherwise (the fixture) written out as JPEG images and PNG masks."""
+    if isinstance(split, FileSplit):
+        return split
+    from bench.data.source import Pair
+
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir(parents=True)
+    pairs = []
+    for i, image_id in enumerate(split.ids()):
+        image, mask = split.load(i)
+        Image.fromarray(image).save(folder / "images" / f"{image_id}.jpg", quality=95)
+        Image.fromarray(mask * 255).save(folder / "masks" / f"{image_id}_segmentation.png")
+        pairs.append(Pair(image_id, folder / "images" / f"{image_id}.jpg", folder / "masks" / f"{image_id}_segmentation.png"))
+    return FileSplit(split.name, pairs, str(folder))
+
+
+def data_path(host: PluginHost, data: str, size: tuple[int, int], batch: int) -> dict[str, Any]:
+    """Prepare (cold), load (warm) and one naive DataLoader epoch over the same files."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-perf-"))
+    old = os.environ.get("BENCH_CACHE_DIR")
+    try:
+        split = _file_split(load_dataset(host, data, "--data").split("train"), tmp / "export")
+        os.environ["BENCH_CACHE_DIR"] = str(tmp / "cache")
+        t0 = time.perf_counter()
+        prepare(split, size)
+        prepare_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        prepare(split, size)
+        load_s = time.perf_counter() - t0
+        workers = min(4, os.cpu_count() or 1)
+        loader = torch.utils.data.DataLoader(NaiveDataset(split, size), batch_size=batch, shuffle=True,
+                                             num_workers=workers)
+        t0 = time.perf_counter()
+        for _ in loader:
+            pass
+        naive_s = time.perf_counter() - t0
+    finally:
+        if old is None:
+            os.environ.pop("BENCH_CACHE_DIR", None)
+        else:
+            os.environ["BENCH_CACHE_DIR"] = old
+        shutil.rmtree(tmp, ignore_errors=True)
+    n = len(split)
+    return {"data": data, "n_images": n, "size": format_size(size), "prepare_img_s": n / prepare_s,
+            "prepare_s": prepare_s, "load_s": load_s, "naive_epoch_s": naive_s, "naive_workers": workers,
+            "load_speedup_vs_naive_epoch": naive_s / load_s}
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(device)
+    return out
+
+
+def perf(host: PluginHost, segs: list[str], gens: list[str], size: str | None, batch: int, device_name: str,
+         data: str, warmup: int, steps: int, compile_: bool, with_gen_sampling: bool) -> dict[str, Any]:
+    device = resolve_device(device_name)
+    hw = parse_size(size, "--size") if size else None
+    rows = []
+    for seg in segs:
+        rows.append(segmenter_row(host, seg, [], hw, batch, device, data, warmup, steps, compile_))
+        if with_gen_sampling:
+            for gen in gens:
+                rows.append(segmenter_row(host, seg, [gen], hw, batch, device, data, warmup, steps, compile_))
+    for gen in gens:
+        rows.append(generator_row(host, gen, hw or (192, 256), batch, device, data, steps))
+    first = hw or parse_size(host.registry.get("segmenters", segs[0].split(":")[0]).defaults.get("size", "192x256")) \
+        if segs else (hw or (192, 256))
+    return {"rows": rows, "data": data_path(host, data, first, batch), "machine": machine(device)}

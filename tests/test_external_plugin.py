@@ -1,6 +1,7 @@
 """The example plugin package, installed with pip like any third-party package, works end to end."""
 
 import os
+import shutil
 import subprocess
 import sys
 import json
@@ -16,8 +17,10 @@ PACKAGE = ROOT / "plugins" / "example-elastic"
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     target = tmp_path_factory.mktemp("site")
+    source = tmp_path_factory.mktemp("src") / PACKAGE.name  # build outside the checkout: no build/ left there
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(PACKAGE)], check=True, capture_output=True, timeout=300)
+                    "--target", str(target), str(source)], check=True, capture_output=True, timeout=300)
     return {"PYTHONPATH": str(target)}
 
 

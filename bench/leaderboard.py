@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from bench.records import gen_label
+from bench.stats import BOOTSTRAP_SAMPLES, paired_bootstrap, per_image_mean
 
 BASELINE = "real only"
 VARIANT_KEYS = ("size", "channels", "width", "batch_size", "lr", "threshold")
@@ -67,8 +68,10 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
         data, test, split, profile, version = key
         group = tables[key]
         cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+        members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for label, record in zip(_row_labels(group), group):
             cells[(label, strategy(record["run"]))].append(float(record["summary"][metric]))
+            members[(label, strategy(record["run"]))].append(record)
         rows = sorted({r for r, _ in cells})
         cols = _order({c for _, c in cells})
         n_images = sorted({record["summary"]["n_images"] for record in group})
@@ -93,7 +96,60 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
                 line.append(f"{np.mean(values):.4f} ± {sd:.4f} (n={len(values)})")
             out.append("| " + " | ".join(line) + " |")
         out.append("")
+        out += _comparison(rows, cols, members, metric)
+        out += _distribution(rows, cols, members)
     return "\n".join(out)
+
+
+def _comparison(rows: list[str], cols: list[str], members: dict, metric: str) -> list[str]:
+    """Each strategy minus the same segmenter's real-only baseline, per image, with a paired bootstrap CI."""
+    others = [c for c in cols if c != BASELINE]
+    if BASELINE not in cols or not others:
+        return []
+    lines = [
+        f"Difference from `{BASELINE}` (same segmenter, same test images): mean per-image {metric} difference "
+        f"with a 95% paired bootstrap interval ({BOOTSTRAP_SAMPLES} resamples of the images; each image's score "
+        "averaged over seeds first). `*` marks an interval that excludes zero.",
+        "",
+        "| segmenter | " + " | ".join(others) + " |",
+        "| --- | " + " | ".join("---" for _ in others) + " |",
+    ]
+    for row in rows:
+        if (row, BASELINE) not in members:
+            continue
+        base = per_image_mean(members[(row, BASELINE)], metric)
+        line = [row]
+        for col in others:
+            result = paired_bootstrap(per_image_mean(members[(row, col)], metric), base) \
+                if (row, col) in members else None
+            line.append("–" if result is None else
+                        f"{result['mean']:+.4f} [{result['low']:+.4f}, {result['high']:+.4f}]"
+                        f"{' *' if result['significant'] else ''}")
+        lines.append("| " + " | ".join(line) + " |")
+    return lines + [""]
+
+
+def _distribution(rows: list[str], cols: list[str], members: dict) -> list[str]:
+    """Fig. 7 for every row: the per-image Jaccard histogram (seeds pooled) and the counts below 0.6 and 0.7."""
+    lines = [
+        "Per-image Jaccard distribution (Fig. 7), all seeds pooled: images below 0.6 and 0.7, and the counts "
+        "in the bins [0, 0.1), ..., [0.9, 1.0].",
+        "",
+        "| segmenter | strategy | images | below 0.6 | below 0.7 | histogram |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        for col in cols:
+            if (row, col) not in members:
+                continue
+            records = members[(row, col)]
+            counts = np.sum([r["histogram"]["counts"] for r in records], axis=0)
+            lines.append(
+                f"| {row} | {col} | {sum(r['summary']['n_images'] for r in records)} | "
+                f"{sum(r['summary']['below_0.6'] for r in records)} | {sum(r['summary']['below_0.7'] for r in records)} | "
+                f"{' '.join(str(int(c)) for c in counts)} |"
+            )
+    return lines + [""]
 
 
 def _mean_sd(values: list[float]) -> str:

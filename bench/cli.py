@@ -49,6 +49,9 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")
 @click.option("--force", is_flag=True, help="Start afresh: discard a finished record or a checkpoint.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the segmenter (falls back to eager if it fails).")
+@click.option("--subset", default=None, type=int, help="Train (generators included) on N random training pairs.")
+@click.option("--subset-seed", default=0, show_default=True, type=int, help="Seed of the --subset draw.")
+@click.option("--exclude", default=None, help="Text file of image ids to drop from training (one per line).")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint (rerunning the command does too).")
 @click.option("--weights", default=None, help="Local weights file for the segmenter (smp: its encoder).")
 @click.option("--size", default=None, help="Override the input size, HxW.")
@@ -66,7 +69,7 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--threshold", default=None, type=float, help="Probability threshold of the prediction.")
 @click.pass_context
 def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed, out, device,
-        save_predictions, force, resume, compile_, weights, **overrides) -> None:
+        save_predictions, force, resume, compile_, subset, subset_seed, exclude, weights, **overrides) -> None:
     """Run the protocol once and write a record under OUT."""
     from bench.progress import RichReporter
     from bench.run import RunOptions, execute
@@ -74,7 +77,8 @@ def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed,
     host = _host(ctx)
     opts = RunOptions(gen=gen, seg=seg, loss=loss, schedule=schedule, data=data, test=test, profile=profile,
                       seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
-                      resume=resume, compile=compile_, weights=weights, overrides=overrides)
+                      resume=resume, compile=compile_, subset=subset, subset_seed=subset_seed,
+                      exclude=exclude, weights=weights, overrides=overrides)
     with RichReporter(err) as reporter:
         record = execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False, soft_wrap=True))
     s = record["summary"]
@@ -231,9 +235,10 @@ def perf_(ctx, segs, gens, size, batch, device, data, steps, warmup, compile_, w
 
 
 def _register_builtin_groups() -> None:
-    from bench import gan_cli
+    from bench import data_cli, gan_cli
 
     gan_cli.register(cli, _host)
+    data_cli.register(cli, _host)
 
 
 _register_builtin_groups()
@@ -244,7 +249,9 @@ def main() -> None:
     strict = "--strict-plugins" in sys.argv[1:]
     try:
         get_host(strict=strict).add_commands(cli)
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
+        if isinstance(code, int) and code:  # click returns an Exit's code when not standalone
+            sys.exit(code)
     except click.exceptions.Abort:
         err.print("aborted")
         sys.exit(130)

@@ -72,6 +72,10 @@ def run_dir(out: Path, run: dict[str, Any]) -> Path:
     overrides = run.get("overrides") or {}
     if overrides:
         parts.append("_".join(f"{k}-{v}" for k, v in sorted(overrides.items())))
+    if run.get("subset") is not None:
+        parts.append(f"subset-{run['subset']}-seed-{run['subset_seed']}")
+    if run.get("exclude"):
+        parts.append(f"exclude-{run['exclude']['sha256'][:8]}")
     if run.get("weights_sha256"):
         parts.append(f"weights-{run['weights_sha256'][:8]}")
     leaf = "__".join(safe_name(x) for x in parts)

@@ -20,7 +20,7 @@ from bench.augment import AugmentConfig
 from bench.components import Generator
 from bench.data import channels
 from bench.data.prepare import prepare
-from bench.data.source import Dataset
+from bench.data.source import Dataset, Split, SubsetSplit
 from bench.data.spec import format_size, parse_size, parse_spec
 from bench.errors import BenchError, ConfigError
 from bench.generators import cache_message, generator_config
@@ -50,6 +50,9 @@ class RunOptions:
     force: bool = False
     resume: bool = False
     compile: bool = False
+    subset: int | None = None
+    subset_seed: int = 0
+    exclude: str | None = None
     weights: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -98,6 +101,9 @@ def resolve(host: PluginHost, opts: RunOptions) -> dict[str, Any]:
     channel_set = prof["channels"] or seg.defaults.get("channels", "rgb")
     channels.channel_count(channel_set)
     data = opts.data or prof["data"]
+    excluded = read_exclude(opts.exclude) if opts.exclude else None
+    if opts.subset is not None and opts.subset < 1:
+        raise ConfigError(f"--subset: must be at least 1, got {opts.subset}")
     weights_sha = None
     if opts.weights:
         path = Path(opts.weights).expanduser()
@@ -117,6 +123,9 @@ def resolve(host: PluginHost, opts: RunOptions) -> dict[str, Any]:
         "augment": AugmentConfig().as_dict(), "protocol_version": bench.PROTOCOL_VERSION,
         "weights": str(Path(opts.weights).expanduser().resolve()) if opts.weights else None,
         "weights_sha256": weights_sha,
+        "subset": opts.subset, "subset_seed": opts.subset_seed if opts.subset is not None else None,
+        "exclude": {"file": str(Path(opts.exclude).resolve()), "n_ids": len(excluded),
+                    "sha256": hashlib.sha256("\n".join(sorted(excluded)).encode()).hexdigest()} if excluded else None,
         "overrides": {k: v for k, v in sorted(opts.overrides.items()) if v is not None},
         "data_name": parse_spec(data).name, "test_name": parse_spec(opts.test or data, "--test").name,
     }
@@ -153,7 +162,7 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     t0 = time.perf_counter()
     train_ds = load_dataset(host, run["data"], "--data")
     test_ds = load_dataset(host, run["test"], "--test") if opts.test else train_ds
-    train_split = train_ds.split("train")
+    train_split = select_training(train_ds.split("train"), run, read_exclude(opts.exclude) if opts.exclude else None)
     test_name, test_why = test_ds.test_split()
     test_split = test_ds.split(test_name)
     real = prepare(train_split, size).to(device)
@@ -244,6 +253,37 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     write_json(folder / RESULTS, record)
     record["_path"] = str(folder / RESULTS)
     return record
+
+
+def read_exclude(path: str) -> list[str]:
+    """Image ids, one per line (blank lines and ``#`` comments ignored), from the ``--exclude`` file."""
+    file = Path(path).expanduser()
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"--exclude {path}: cannot read it ({exc}); expected a text file of image ids") from None
+    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+
+
+def select_training(split: Split, run: dict[str, Any], excluded: list[str] | None) -> Split:
+    """Apply ``--exclude`` (drop listed ids) then ``--subset`` (a seeded random subset) to the training split."""
+    if excluded:
+        ids = split.ids()
+        unknown = sorted(set(excluded) - set(ids))
+        if unknown:
+            raise ConfigError(f"--exclude {run['exclude']['file']}: id {unknown[0]!r} is not in the training split"
+                              + (f" (nor {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+        drop = set(excluded)
+        split = SubsetSplit(split, [i for i, image in enumerate(ids) if image not in drop],
+                            f"exclude:{run['exclude']['sha256']}")
+    if run.get("subset") is not None:
+        n = run["subset"]
+        if n > len(split):
+            raise ConfigError(f"--subset {n}: the training split has only {len(split)} pairs")
+        rng = np.random.default_rng(run["subset_seed"])
+        chosen = sorted(int(i) for i in rng.choice(len(split), size=n, replace=False))
+        split = SubsetSplit(split, chosen, f"subset:{n}:{run['subset_seed']}")
+    return split
 
 
 def _check_resumable(saved: dict[str, Any], identity: dict[str, str], path: Path) -> None:

@@ -70,6 +70,25 @@ class FileSplit(Split):
         return self._fingerprint
 
 
+class SubsetSplit(Split):
+    """Some pairs of another split, by index (``--subset``, ``--exclude``); its fingerprint covers the choice."""
+
+    def __init__(self, base: Split, indices: list[int], label: str) -> None:
+        self.base, self.indices, self.label = base, list(indices), label
+        self.name = base.name
+
+    def ids(self) -> list[str]:
+        ids = self.base.ids()
+        return [ids[i] for i in self.indices]
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.base.load(self.indices[index])
+
+    def fingerprint(self) -> str:
+        text = f"{self.base.fingerprint()}|{self.label}|{','.join(map(str, self.indices))}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @dataclass
 class Dataset:
     """A named dataset and its splits; ``test_split`` is the split scored by default."""

@@ -71,3 +71,12 @@ class Generator(ABC):
         doc = (type(self).__doc__ or "").strip().splitlines()
         summary = f"{type(self).__name__} generating {self.size[0]}x{self.size[1]}x4 pairs"
         return summary + (f": {doc[0]}" if doc else "")
+
+
+def move_optimizer_state(optimizers: list[torch.optim.Optimizer], device: torch.device) -> None:
+    """Move the tensors of optimisers' state (Adam moments) to ``device``, as ``Module.to`` does for weights."""
+    for opt in optimizers:
+        for state in opt.state.values():
+            for key, value in state.items():
+                if torch.is_tensor(value):
+                    state[key] = value.to(device)

@@ -89,11 +89,7 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
             line = [row]
             for col in cols:
                 values = cells.get((row, col))
-                if not values:
-                    line.append("–")
-                    continue
-                sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-                line.append(f"{np.mean(values):.4f} ± {sd:.4f} (n={len(values)})")
+                line.append(f"{_mean_sd(values)} (n={len(values)})" if values else "–")
             out.append("| " + " | ".join(line) + " |")
         out.append("")
         out += _comparison(rows, cols, members, metric)

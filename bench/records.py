@@ -124,42 +124,42 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
-def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every complete ``results.json`` under ``root``, and a warning for each one skipped."""
+def _read_records(root: Path, name: str, problem) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every ``name`` JSON file under ``root`` that ``problem(record)`` accepts (returns ``None``), with a
+    warning naming each file skipped."""
     records, warnings = [], []
-    for path in sorted(root.rglob(RESULTS)):
+    for path in sorted(root.rglob(name)):
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             warnings.append(f"{path}: skipped, unreadable ({exc})")
             continue
-        missing = [k for k in ("schema", "run", "summary", "per_image") if k not in record] if isinstance(record, dict) else ["all"]
-        if missing:
-            warnings.append(f"{path}: skipped, incomplete record (missing {', '.join(missing)})")
-            continue
-        if record.get("status", "finished") != "finished":
-            warnings.append(f"{path}: skipped, run did not finish")
+        reason = problem(record) if isinstance(record, dict) else "not a JSON object"
+        if reason:
+            warnings.append(f"{path}: skipped, {reason}")
             continue
         record["_path"] = str(path)
         records.append(record)
     return records, warnings
 
+
+def _results_problem(record: dict[str, Any]) -> str | None:
+    missing = [k for k in ("schema", "run", "summary", "per_image") if k not in record]
+    if missing:
+        return f"incomplete record (missing {', '.join(missing)})"
+    if record.get("status", "finished") != "finished":
+        return "run did not finish"
+    return None
+
+
+def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every complete ``results.json`` under ``root``, and a warning for each one skipped."""
+    return _read_records(root, RESULTS, _results_problem)
 
 QUALITY = "quality.json"
 
 
 def load_quality(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Every generator-quality record under ``root`` (written by ``bench gan quality``), with warnings."""
-    records, warnings = [], []
-    for path in sorted(root.rglob(QUALITY)):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            warnings.append(f"{path}: skipped, unreadable ({exc})")
-            continue
-        if not isinstance(record, dict) or record.get("kind") != "generator-quality" or "metrics" not in record:
-            warnings.append(f"{path}: skipped, not a complete generator-quality record")
-            continue
-        record["_path"] = str(path)
-        records.append(record)
-    return records, warnings
+    return _read_records(root, QUALITY, lambda r: None if r.get("kind") == "generator-quality" and "metrics" in r
+                         else "not a complete generator-quality record")

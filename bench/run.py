@@ -79,7 +79,7 @@ def load_dataset(host: PluginHost, text: str, option: str) -> Dataset:
     return component.factory(spec.arg, **spec.options)
 
 
-def resolve(host: PluginHost, opts: RunOptions) -> dict[str, Any]:
+def resolve(host: PluginHost, opts: RunOptions, excluded: list[str] | None = None) -> dict[str, Any]:
     """Every value the run will use, with the defaults filled in: the record's ``run`` section."""
     seg_spec = parse_spec(opts.seg, "--seg")
     seg = host.registry.get("segmenters", seg_spec.name)
@@ -101,7 +101,6 @@ def resolve(host: PluginHost, opts: RunOptions) -> dict[str, Any]:
     channel_set = prof["channels"] or seg.defaults.get("channels", "rgb")
     channels.channel_count(channel_set)
     data = opts.data or prof["data"]
-    excluded = read_exclude(opts.exclude) if opts.exclude else None
     if opts.subset is not None and opts.subset < 1:
         raise ConfigError(f"--subset: must be at least 1, got {opts.subset}")
     weights_sha = None
@@ -135,7 +134,8 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     """Run the protocol and return the record; nothing is written under ``out`` unless it succeeds."""
     reporter = reporter or SilentReporter()
     t_start = time.perf_counter()
-    run = resolve(host, opts)
+    excluded = read_exclude(opts.exclude) if opts.exclude else None
+    run = resolve(host, opts, excluded)
     device = resolve_device(opts.device)
     run["device"] = str(device)
     folder = run_dir(Path(opts.out), run)
@@ -162,7 +162,7 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     t0 = time.perf_counter()
     train_ds = load_dataset(host, run["data"], "--data")
     test_ds = load_dataset(host, run["test"], "--test") if opts.test else train_ds
-    train_split = select_training(train_ds.split("train"), run, read_exclude(opts.exclude) if opts.exclude else None)
+    train_split = select_training(train_ds.split("train"), run, excluded)
     test_name, test_why = test_ds.test_split()
     test_split = test_ds.split(test_name)
     real = prepare(train_split, size).to(device)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.components import EpochCallback, Generator
+from bench.components import EpochCallback, Generator, move_optimizer_state
 from bench.hookspecs import hookimpl
 
 Z_DIM = 100
@@ -93,11 +93,7 @@ class DCGAN(Generator):
     def to(self, device: torch.device) -> "DCGAN":
         self.g.to(device)
         self.d.to(device)
-        for opt in (self.opt_g, self.opt_d):
-            for state in opt.state.values():
-                for k, v in state.items():
-                    if torch.is_tensor(v):
-                        state[k] = v.to(device)
+        move_optimizer_state([self.opt_g, self.opt_d], device)
         return self
 
     @property

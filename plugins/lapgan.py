@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.components import EpochCallback, Generator
+from bench.components import EpochCallback, Generator, move_optimizer_state
 from bench.data.spec import format_size, parse_size
 from bench.hookspecs import hookimpl
 
@@ -136,11 +136,7 @@ class LAPGAN(Generator):
     def to(self, device: torch.device) -> "LAPGAN":
         self.gs.to(device)
         self.ds.to(device)
-        for opt in self.opt_g + self.opt_d:
-            for state in opt.state.values():
-                for key, value in state.items():
-                    if torch.is_tensor(value):
-                        state[key] = value.to(device)
+        move_optimizer_state(self.opt_g + self.opt_d, device)
         return self
 
     @property

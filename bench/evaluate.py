@@ -30,6 +30,25 @@ def predict_probabilities(
     return torch.cat(out)
 
 
+@torch.no_grad()
+def curve_point(
+    model: torch.nn.Module, prepared: Prepared, channel_set: str, device: torch.device, batch_size: int
+) -> dict[str, float]:
+    """Mean per-image Jaccard and pixel accuracy at the training resolution: one point of Fig. 5's curve.
+
+    Cheaper than :func:`score_probabilities` (no resizing to original sizes) and used only to plot
+    training, never to select a model; empty-empty images score 1 as in :mod:`bench.metrics`.
+    """
+    probs = predict_probabilities(model, prepared, channel_set, device, batch_size)
+    pred = probs > 0.5
+    truth = prepared.masks.to(device) > 0.5
+    inter = (pred & truth).flatten(1).sum(1).float()
+    union = (pred | truth).flatten(1).sum(1).float()
+    jaccard = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+    accuracy = (pred == truth).flatten(1).float().mean(1)
+    return {"val_jaccard": float(jaccard.mean()), "val_accuracy": float(accuracy.mean())}
+
+
 def upsample(prob: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """One probability map ``(1, h, w)`` bilinearly resized to ``size`` -> ``(H, W)``."""
     if tuple(prob.shape[-2:]) == tuple(size):

@@ -25,7 +25,7 @@ from bench.data.spec import format_size, parse_size, parse_spec
 from bench.errors import BenchError, ConfigError
 from bench.generators import cache_message, generator_config
 from bench.generators import obtain as obtain_generator
-from bench.evaluate import predict_probabilities, score_probabilities
+from bench.evaluate import curve_point, predict_probabilities, score_probabilities
 from bench.plugins import PluginHost
 from bench.registry import singular
 from bench.records import RESULTS, SCHEMA, environment, run_dir, save_checkpoint, write_json
@@ -203,8 +203,13 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     def checkpoint(st: TrainState, rngs: dict[str, torch.Generator]) -> None:
         save_checkpoint(ckpt_dir / "latest.pt", {**st.state_dict(rngs), **identity})
 
+    test_on_device = test.to(device)
+
+    def validate(m: torch.nn.Module) -> dict[str, float]:
+        return curve_point(m, test_on_device, run["channels"], device, run["eval_batch_size"])
+
     trainer = Trainer(state, loss_fn, run["channels"], size, run["batch_size"], device, opts.seed,
-                      reporter=reporter, on_epoch_end=checkpoint)
+                      reporter=reporter, on_epoch_end=checkpoint, validate=validate)
     if opts.compile:
         trainer.enable_compile()
     if (ckpt_dir / "latest.pt").exists():

@@ -131,6 +131,7 @@ class Trainer:
         augment_cfg: AugmentConfig = AugmentConfig(),
         reporter: Reporter | None = None,
         on_epoch_end: Callable[[TrainState, dict[str, torch.Generator]], None] | None = None,
+        validate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
     ) -> None:
         self.state = state
         self.loss_fn = loss_fn
@@ -141,6 +142,8 @@ class Trainer:
         self.augment_cfg = augment_cfg
         self.reporter = reporter or SilentReporter()
         self.on_epoch_end = on_epoch_end
+        self.validate = validate
+        self._correct: torch.Tensor | None = None
         self.amp = device.type == "cuda"
         self.channels_last = device.type == "cuda"
         self.compiled: torch.nn.Module | None = None
@@ -195,6 +198,8 @@ class Trainer:
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             logits = self._forward(x)
         loss = self.loss_fn(logits.float(), mask)
+        if self._correct is not None:
+            self._correct += ((logits.detach() > 0) == (mask > 0.5)).float().mean() * len(idx)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -223,6 +228,7 @@ class Trainer:
         self.state.model.train()
         order = torch.randperm(len(real), generator=self.rngs["order"]).to(self.device)
         step_losses: list[torch.Tensor] = []
+        self._correct = torch.zeros((), device=self.device)
         start, t0, images = 0, time.perf_counter(), 0
         for step, n in enumerate(batches):
             idx = order[start : start + n]
@@ -241,5 +247,12 @@ class Trainer:
             )
         mean_loss = float((losses * torch.tensor(batches, dtype=torch.float32)).sum()) / max(images, 1)
         rate = images / max(time.perf_counter() - t0, 1e-9)
-        self.state.history.append({"phase": phase.name, "epoch": epoch + 1, "loss": mean_loss, "images_per_s": rate})
+        train_accuracy = float(self._correct) / max(images, 1)
+        self._correct = None
+        entry = {"phase": phase.name, "source": phase.source, "epoch": epoch + 1, "loss": mean_loss,
+                 "train_accuracy": train_accuracy, "images_per_s": rate}
+        if self.validate is not None:
+            entry.update(self.validate(self.state.model))
+            self.state.model.train()
+        self.state.history.append(entry)
         self.reporter.end_epoch(phase.name, epoch + 1, mean_loss, rate)

@@ -54,6 +54,8 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--exclude", default=None, help="Text file of image ids to drop from training (one per line).")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint (rerunning the command does too).")
 @click.option("--weights", default=None, help="Local weights file for the segmenter (smp: its encoder).")
+@click.option("--nproc", default=None, type=click.IntRange(min=1),
+              help="Train with DistributedDataParallel in N processes (torchrun; nccl on CUDA, gloo on CPU).")
 @click.option("--size", default=None, help="Override the input size, HxW.")
 @click.option("--channels", default=None, help="Override the channel set: rgb, rgb-hsv-l, rgb-hsv-lab.")
 @click.option("--batch-size", default=None, type=int)
@@ -69,18 +71,29 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--threshold", default=None, type=float, help="Probability threshold of the prediction.")
 @click.pass_context
 def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed, out, device,
-        save_predictions, force, resume, compile_, subset, subset_seed, exclude, weights, **overrides) -> None:
+        save_predictions, force, resume, compile_, subset, subset_seed, exclude, weights, nproc,
+        **overrides) -> None:
     """Run the protocol once and write a record under OUT."""
+    from bench import distributed
     from bench.progress import RichReporter
     from bench.run import RunOptions, execute
 
-    host = _host(ctx)
+    world = distributed.from_environment()
+    if nproc is not None and nproc > 1 and not world.distributed:
+        sys.exit(distributed.launch(nproc, distributed.strip_option(sys.argv[1:], "--nproc")))
+    if nproc is not None and world.distributed and nproc != world.size:
+        raise click.UsageError(f"--nproc {nproc} disagrees with torchrun's WORLD_SIZE={world.size}; drop --nproc")
+    host = get_host(strict=bool(ctx.find_root().params.get("strict_plugins"))) if not world.main else _host(ctx)
     opts = RunOptions(gen=gen, seg=seg, loss=loss, schedule=schedule, data=data, test=test, profile=profile,
                       seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
                       resume=resume, compile=compile_, subset=subset, subset_seed=subset_seed,
                       exclude=exclude, weights=weights, overrides=overrides)
+    if not world.main:  # rank 0 speaks for the run
+        execute(host, opts, world=world)
+        return
     with RichReporter(err) as reporter:
-        record = execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False, soft_wrap=True))
+        record = execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False, soft_wrap=True),
+                         world=world)
     s = record["summary"]
     click.echo(
         f"jaccard {s['jaccard']:.4f}  dice {s['dice']:.4f}  threshold-jaccard {s['threshold_jaccard']:.4f}  "

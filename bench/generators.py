@@ -7,6 +7,7 @@ data's fingerprint and the seed. Every run and command that asks for the same ge
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,7 +16,12 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent runs may then train the same generator twice
+    fcntl = None  # type: ignore[assignment]
 
 import torch
 
@@ -84,7 +90,32 @@ def obtain(
     gen = build_generator(component, config, seed)
     info = {"name": name, "plugin": component.plugin, "plugin_version": version, "key": key,
             "checkpoint": str(folder / "state.pt"), "config": config}
-    if gen.cacheable and (folder / "meta.json").exists():
+    if not gen.cacheable:
+        return _train(gen, info, config, real, seed, device, reporter, None)
+    with cache_lock(folder):  # runs of a sweep that need the same generator: one trains, the others wait and load
+        return _train(gen, info, config, real, seed, device, reporter, folder)
+
+
+@contextlib.contextmanager
+def cache_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<folder>.lock`` (a no-op where ``fcntl`` does not exist)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    with open(folder.with_name(folder.name + ".lock"), "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _train(gen: Generator, info: dict[str, Any], config: dict[str, Any], real: Prepared, seed: int,
+           device: torch.device, reporter: Reporter, folder: Path | None) -> tuple[Generator, dict[str, Any]]:
+    """Load the cached entry in ``folder`` if there is one; otherwise train (and store when ``folder``)."""
+    name = config["name"]
+    if folder is not None and (folder / "meta.json").exists():
         gen.load_state_dict(torch.load(folder / "state.pt", map_location="cpu", weights_only=True))
         meta = json.loads((folder / "meta.json").read_text())
         info.update(cache="hit", final_losses=meta.get("final_losses"), train_s=meta.get("train_s"))
@@ -98,12 +129,12 @@ def obtain(
                    on_epoch=lambda e, losses: reporter.end_epoch(f"gan:{name}", e, sum(losses.values()), 0.0))
     reporter.end_phase()
     train_s = time.perf_counter() - t0
-    if not gen.cacheable:
+    if folder is None:
         info.update(cache="off", checkpoint=None, final_losses=last, train_s=train_s)
         return gen, info
-    meta = {"key": key, "config": config, "data_fingerprint": real.fingerprint, "n_train": len(real),
-            "seed": seed, "plugin": component.plugin, "plugin_version": version, "final_losses": last,
-            "train_s": train_s, "size": format_size(gen.size)}
+    meta = {"key": info["key"], "config": config, "data_fingerprint": real.fingerprint, "n_train": len(real),
+            "seed": seed, "plugin": info["plugin"], "plugin_version": info["plugin_version"],
+            "final_losses": last, "train_s": train_s, "size": format_size(gen.size)}
     _store(folder, gen.state_dict(), meta)
     info.update(cache="miss", final_losses=last, train_s=train_s)
     return gen, info

@@ -78,6 +78,8 @@ def run_dir(out: Path, run: dict[str, Any]) -> Path:
         parts.append(f"exclude-{run['exclude']['sha256'][:8]}")
     if run.get("weights_sha256"):
         parts.append(f"weights-{run['weights_sha256'][:8]}")
+    if run.get("nproc"):
+        parts.append(f"nproc-{run['nproc']}")
     leaf = "__".join(safe_name(x) for x in parts)
     return out / safe_name(data) / safe_name(run["profile"]) / leaf / f"seed_{run['seed']}"
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 import bench
-from bench import profiles
+from bench import distributed, profiles
 from bench.augment import AugmentConfig
 from bench.components import Generator
 from bench.data import channels
@@ -130,14 +131,32 @@ def resolve(host: PluginHost, opts: RunOptions, excluded: list[str] | None = Non
     }
 
 
-def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None, log=print) -> dict[str, Any]:
-    """Run the protocol and return the record; nothing is written under ``out`` unless it succeeds."""
+def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None, log=print,
+            world: distributed.World | None = None) -> dict[str, Any]:
+    """Run the protocol and return the record; nothing is written under ``out`` unless it succeeds.
+
+    Under torchrun (``world`` of several processes) every rank trains its share of each epoch; rank 0
+    alone prepares data and trains generators first, logs, checkpoints, evaluates and writes the record.
+    """
+    world = world or distributed.World()
+    if not world.main:
+        reporter, log = SilentReporter(), lambda message: None
     reporter = reporter or SilentReporter()
     t_start = time.perf_counter()
     excluded = read_exclude(opts.exclude) if opts.exclude else None
     run = resolve(host, opts, excluded)
-    device = resolve_device(opts.device)
+    device = distributed.start(world, resolve_device(opts.device))
+    try:
+        return _execute(host, opts, run, excluded, device, world, reporter, log, t_start)
+    finally:
+        distributed.stop(world)
+
+
+def _execute(host: PluginHost, opts: RunOptions, run: dict[str, Any], excluded: list[str] | None,
+             device: torch.device, world: distributed.World, reporter: Reporter, log, t_start: float) -> dict[str, Any]:
     run["device"] = str(device)
+    if world.distributed:
+        run["nproc"] = world.size
     folder = run_dir(Path(opts.out), run)
     if (folder / RESULTS).exists() and not opts.force:
         record = json.loads((folder / RESULTS).read_text())
@@ -150,15 +169,18 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
         log(f"already finished: {folder / RESULTS} (use --force to run it again)")
         record["_path"] = str(folder / RESULTS)
         return record
-    if opts.force and folder.exists():
+    if opts.force and folder.exists() and world.main:
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)
         (folder / RESULTS).unlink(missing_ok=True)
+    distributed.barrier(world)
 
     size, gan_size = parse_size(run["size"]), parse_size(run["gan_size"]) if run["gan_size"] else None
     timings: dict[str, float] = {}
     seed_everything(opts.seed)
     model = build_segmenter(host, run)  # before any data work: a component that cannot be built fails fast
 
+    if not world.main:
+        distributed.barrier(world)  # rank 0 fills the data and generator caches first; the others then read them
     t0 = time.perf_counter()
     train_ds = load_dataset(host, run["data"], "--data")
     test_ds = load_dataset(host, run["test"], "--test") if opts.test else train_ds
@@ -184,12 +206,17 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
         generators.append(gen)
         gen_info.append(info)
     timings["gan_train_s"] = time.perf_counter() - t0
+    if world.main:
+        distributed.barrier(world)
 
     model = model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         model = model.to(memory_format=torch.channels_last)
     run["seg_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    network = model
+    if world.distributed:
+        network = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     loss_fn = _build(host.registry.get("losses", run["loss"]))
     phases = _build(host.registry.get("schedules", run["schedule"]), run)
     state = TrainState(model, torch.optim.Adam(model.parameters(), lr=run["lr"]))
@@ -201,7 +228,10 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     }
 
     def checkpoint(st: TrainState, rngs: dict[str, torch.Generator]) -> None:
-        save_checkpoint(ckpt_dir / "latest.pt", {**st.state_dict(rngs), **identity})
+        rank_rngs = distributed.gather(world, {name: g.get_state() for name, g in rngs.items()})
+        if world.main:
+            extra = {"rank_rng": rank_rngs} if world.distributed else {}
+            save_checkpoint(ckpt_dir / "latest.pt", {**st.state_dict(rngs), **identity, **extra})
 
     test_on_device = test.to(device)
 
@@ -209,13 +239,17 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
         return curve_point(m, test_on_device, run["channels"], device, run["eval_batch_size"])
 
     trainer = Trainer(state, loss_fn, run["channels"], size, run["batch_size"], device, opts.seed,
-                      reporter=reporter, on_epoch_end=checkpoint, validate=validate)
+                      reporter=reporter, on_epoch_end=checkpoint, validate=validate if world.main else None,
+                      network=network, world=world)
     if opts.compile:
         trainer.enable_compile()
     if (ckpt_dir / "latest.pt").exists():
         saved = torch.load(ckpt_dir / "latest.pt", map_location="cpu", weights_only=True)
         _check_resumable(saved, identity, ckpt_dir / "latest.pt")
         state.load_state_dict(saved, trainer.rngs)
+        if world.distributed:
+            for name, g in trainer.rngs.items():
+                g.set_state(saved["rank_rng"][world.rank][name])
         run["resumed_from"] = {"phase": phases[min(state.phase_index, len(phases) - 1)].name,
                                "phase_index": state.phase_index, "epoch": state.epoch}
         log(f"resuming from {ckpt_dir / 'latest.pt'}: phase {state.phase_index + 1} of {len(phases)}, "
@@ -228,6 +262,8 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     run["step"] = {"amp": "bf16" if trainer.amp else "fp32", "channels_last": trainer.channels_last,
                    "compile": opts.compile, "compiled": opts.compile and trainer.compile_error is None,
                    "compile_error": trainer.compile_error}
+    if not world.main:
+        return {"_path": None, "rank": world.rank}
 
     t0 = time.perf_counter()
     probs = predict_probabilities(model, test, run["channels"], device, run["eval_batch_size"])

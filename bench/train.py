@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench import distributed
 from bench.augment import AugmentConfig, augment
 from bench.components import Generator, Phase
 from bench.data import channels
@@ -96,12 +97,6 @@ class TrainState:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
 
-def steps_per_epoch(n_real: int, batch_size: int) -> list[int]:
-    """Batch sizes of one epoch: exactly as many images as the real training set holds."""
-    full, rest = divmod(n_real, batch_size)
-    return [batch_size] * full + ([rest] if rest else [])
-
-
 def synthetic_batch(
     gen: Generator, n: int, size: tuple[int, int], rng: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,7 +127,11 @@ class Trainer:
         reporter: Reporter | None = None,
         on_epoch_end: Callable[[TrainState, dict[str, torch.Generator]], None] | None = None,
         validate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+        network: torch.nn.Module | None = None,
+        world: distributed.World = distributed.World(),
     ) -> None:
+        """``network`` is what the forward pass calls (a DistributedDataParallel wrapper of ``state.model``
+        under ``world``); batches are this rank's share, and the device RNG is seeded per rank."""
         self.state = state
         self.loss_fn = loss_fn
         self.channel_set = channel_set
@@ -143,6 +142,8 @@ class Trainer:
         self.reporter = reporter or SilentReporter()
         self.on_epoch_end = on_epoch_end
         self.validate = validate
+        self.network = network if network is not None else state.model
+        self.world = world
         self._correct: torch.Tensor | None = None
         self.amp = device.type == "cuda"
         self.channels_last = device.type == "cuda"
@@ -150,19 +151,19 @@ class Trainer:
         self.compile_error: str | None = None
         self.rngs = {
             "order": torch.Generator().manual_seed(seed),
-            "device": torch.Generator(device=device).manual_seed(seed + 1),
+            "device": torch.Generator(device=device).manual_seed(seed + 1 + 1_000_003 * world.rank),
         }
 
     def run(self, phases: list[Phase], real: Prepared, generators: list[Generator]) -> list[dict[str, Any]]:
         """Train through ``phases`` from the state's current phase and epoch; return the epoch history."""
-        batches = steps_per_epoch(len(real), self.batch_size)
+        steps = len(distributed.shard(torch.arange(len(real)), self.batch_size, self.world))
         for index in range(self.state.phase_index, len(phases)):
             phase = phases[index]
             if phase.source != "real" and not generators:
                 raise TrainingError(f"phase {phase.name!r} needs synthetic data but no generator was given")
-            self.reporter.start_phase(phase.name, phase.epochs, len(batches))
+            self.reporter.start_phase(phase.name, phase.epochs, steps)
             for epoch in range(self.state.epoch, phase.epochs):
-                self._epoch(phase, epoch, batches, real, generators)
+                self._epoch(phase, epoch, real, generators)
                 self.state.epoch = epoch + 1
                 if self.on_epoch_end:
                     self.on_epoch_end(self.state, self.rngs)
@@ -208,7 +209,7 @@ class Trainer:
     def enable_compile(self) -> None:
         """Use ``torch.compile`` for the forward pass; fall back to eager (and say why) if it fails."""
         try:
-            self.compiled = torch.compile(self.state.model)
+            self.compiled = torch.compile(self.network)
         except Exception as exc:  # torch.compile unavailable on this platform
             self.compile_error = f"{type(exc).__name__}: {exc}"
 
@@ -220,39 +221,42 @@ class Trainer:
                 self.compile_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 self.compiled = None
                 warnings.warn(f"--compile: torch.compile failed ({self.compile_error}); training eagerly")
-        return self.state.model(x)
+        return self.network(x)
 
-    def _epoch(
-        self, phase: Phase, epoch: int, batches: list[int], real: Prepared, generators: list[Generator]
-    ) -> None:
+    def _epoch(self, phase: Phase, epoch: int, real: Prepared, generators: list[Generator]) -> None:
         self.state.model.train()
         order = torch.randperm(len(real), generator=self.rngs["order"]).to(self.device)
+        batches = distributed.shard(order, self.batch_size, self.world)
         step_losses: list[torch.Tensor] = []
         self._correct = torch.zeros((), device=self.device)
-        start, t0, images = 0, time.perf_counter(), 0
-        for step, n in enumerate(batches):
-            idx = order[start : start + n]
-            start += n
+        t0 = time.perf_counter()
+        for step, idx in enumerate(batches):
             step_losses.append(self.step(phase.source, idx, real, generators, step))
-            images += n
-            self.reporter.advance(1, n)
-        losses = torch.stack(step_losses).float().cpu()  # the one host synchronisation of the epoch
-        bad = (~torch.isfinite(losses)).nonzero()
-        if len(bad):
-            step = int(bad[0, 0])
-            raise TrainingError(
-                f"non-finite loss ({losses[step].item()}) in phase {phase.name!r}, epoch {epoch + 1}, step {step + 1} "
-                f"of {len(batches)}; the run stopped and its last good checkpoint (end of the previous epoch) is kept; "
-                "try a lower --lr"
-            )
-        mean_loss = float((losses * torch.tensor(batches, dtype=torch.float32)).sum()) / max(images, 1)
-        rate = images / max(time.perf_counter() - t0, 1e-9)
-        train_accuracy = float(self._correct) / max(images, 1)
+            self.reporter.advance(1, len(idx))
+        losses = torch.stack(step_losses).float()
+        sizes = torch.tensor([len(idx) for idx in batches], dtype=torch.float32, device=losses.device)
+        finite = torch.isfinite(losses)
+        totals = distributed.all_sum(self.world, torch.stack((
+            torch.where(finite, losses * sizes, torch.zeros_like(losses)).sum(), self._correct.float(),
+            sizes.sum(), (~finite).sum().float())))
+        losses, totals = losses.cpu(), totals.cpu()  # the one host synchronisation of the epoch
         self._correct = None
-        entry = {"phase": phase.name, "source": phase.source, "epoch": epoch + 1, "loss": mean_loss,
-                 "train_accuracy": train_accuracy, "images_per_s": rate}
+        if totals[3] > 0:
+            bad = (~torch.isfinite(losses)).nonzero()
+            where = (f"step {int(bad[0, 0]) + 1} of {len(batches)}" if len(bad)
+                     else f"another process (rank {self.world.rank} saw none)")
+            value = f"{losses[int(bad[0, 0])].item()}" if len(bad) else "nan/inf"
+            raise TrainingError(
+                f"non-finite loss ({value}) in phase {phase.name!r}, epoch {epoch + 1}, {where}; the run stopped "
+                "and its last good checkpoint (end of the previous epoch) is kept; try a lower --lr"
+            )
+        images = int(totals[2])
+        rate = images / max(time.perf_counter() - t0, 1e-9)
+        entry = {"phase": phase.name, "source": phase.source, "epoch": epoch + 1,
+                 "loss": float(totals[0]) / max(images, 1), "train_accuracy": float(totals[1]) / max(images, 1),
+                 "images": images, "images_per_s": rate}
         if self.validate is not None:
             entry.update(self.validate(self.state.model))
             self.state.model.train()
         self.state.history.append(entry)
-        self.reporter.end_epoch(phase.name, epoch + 1, mean_loss, rate)
+        self.reporter.end_epoch(phase.name, epoch + 1, entry["loss"], rate)

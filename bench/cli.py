@@ -248,10 +248,11 @@ def perf_(ctx, segs, gens, size, batch, device, data, steps, warmup, compile_, w
 
 
 def _register_builtin_groups() -> None:
-    from bench import data_cli, gan_cli
+    from bench import data_cli, gan_cli, sweep_cli
 
     gan_cli.register(cli, _host)
     data_cli.register(cli, _host)
+    sweep_cli.register(cli, _host)
 
 
 _register_builtin_groups()

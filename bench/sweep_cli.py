@@ -1,0 +1,134 @@
+"""``bench sweep GRID`` (expand and submit a grid of runs) and ``bench sweep status NAME``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bench.errors import ConfigError
+
+
+class _SweepGroup(click.Group):
+    """``bench sweep GRID ...`` starts a sweep; ``bench sweep status ...`` and ``bench sweep grids`` are commands."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["start", *args]
+        return super().resolve_command(ctx, args)
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set epochs=100")
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def register(cli: click.Group, host_of) -> None:
+    @cli.group(cls=_SweepGroup)
+    def sweep() -> None:
+        """Grids of runs (table2, table3, scalability, or a TOML file) on this machine or on SLURM (submitit).
+
+        bench sweep GRID [options] submits the runs that are not done; bench sweep status NAME reports them.
+        """
+
+    @sweep.command("start", hidden=True)
+    @click.argument("grid")
+    @click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 (default: the grid's, or 0).")
+    @click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
+    @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
+    @click.option("--data", default=None, help="Training dataset of every run, e.g. isic2017:/data/isic2017.")
+    @click.option("--profile", default=None, help="Profile of every run (default: the grid's, or quick).")
+    @click.option("--device", default=None, help="Device of every run (auto, cpu, cuda).")
+    @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                  help="Any bench run option for every run, e.g. --set epochs=100 (repeatable).")
+    @click.option("--name", default=None, help="Sweep name (default: the grid's); its state is OUT/sweeps/NAME.")
+    @click.option("--parallel", default=1, show_default=True, type=click.IntRange(min=1),
+                  help="local: runs at a time on this machine.")
+    @click.option("--slurm-partition", default=None, help="slurm: partition to queue in.")
+    @click.option("--gpus-per-job", default=1, show_default=True, type=click.IntRange(min=0),
+                  help="GPUs per run; more than 1 trains with DDP (bench run --nproc).")
+    @click.option("--cpus-per-job", default=None, type=click.IntRange(min=1), help="slurm: CPUs per run.")
+    @click.option("--time", "time_", default="24:00:00", show_default=True, help="Time limit per run.")
+    @click.option("--dry-run", is_flag=True, help="Print the runs and what is done; submit nothing.")
+    @click.pass_context
+    def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name, parallel, slurm_partition,
+              gpus_per_job, cpus_per_job, time_, dry_run) -> None:
+        """Expand GRID into runs and submit those without a finished record."""
+        from bench import sweep as sw
+
+        spec = sw.load_grid(grid)
+        seed_list = None
+        if seeds:
+            try:
+                seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+            except ValueError:
+                raise ConfigError(f"--seeds {seeds!r}: expected integers separated by commas, e.g. 0,1,2") from None
+        base = {k: v for k, v in {"data": data, "profile": profile, "device": device}.items() if v is not None}
+        base.update(_settings(settings))
+        base = sw.check_keys(base, "bench sweep")
+        options = sw.ExecutorOptions(kind=executor, parallel=parallel, partition=slurm_partition,
+                                     gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
+                                     time_min=sw.parse_time(time_))
+        nproc = gpus_per_job if gpus_per_job > 1 else 1
+        entries = sw.expand(host_of(ctx), spec, out, base, seed_list, nproc)
+        folder = sw.sweep_folder(out, name or spec.name)
+        done = sum(sw.finished(Path(e["folder"])) for e in entries)
+        click.echo(f"sweep {name or spec.name}: {len(entries)} runs, {done} already done; state in {folder}")
+        if dry_run:
+            for e in entries:
+                mark = "done" if sw.finished(Path(e["folder"])) else "todo"
+                click.echo(f"  [{mark}] bench {' '.join(e['args'])}")
+            return
+        sw.submit(entries, folder, options, log=click.echo)
+        if executor == "local":
+            _report(sw, folder)
+        else:
+            click.echo(f"queued; follow it with: bench sweep status {name or spec.name} --out {out}")
+
+    @sweep.command("status")
+    @click.argument("name")
+    @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
+    def status(name: str, out: Path) -> None:
+        """Done / running / pending / failed runs of sweep NAME (or a sweep folder), with each failure's log."""
+        from bench import sweep as sw
+
+        folder = Path(name) if (Path(name) / "sweep.json").exists() else sw.sweep_folder(out, name)
+        _report(sw, folder)
+
+    @sweep.command("grids")
+    def grids() -> None:
+        """The built-in grids and their runs per seed."""
+        from bench import sweep as sw
+
+        for key, make in sw.BUILT_IN.items():
+            g = make()
+            click.echo(f"{key:<12} {len(g.cells):>3} runs per seed  {g.description}")
+
+
+def _report(sw, folder: Path) -> None:
+    entries = sw.load(folder)
+    states = [sw.state_of(e) for e in entries]
+    counts = Counter(state for state, _ in states)
+    order = ["done", "running", "pending", "failed", "not submitted"]
+    click.echo(", ".join(f"{counts[s]} {s}" for s in order if counts[s]) + f" (of {len(entries)})")
+    for entry, (state, log) in zip(entries, states):
+        if state == "failed":
+            click.echo(f"  failed: bench {' '.join(entry['args'])}\n    log: {log}")
+    if counts["failed"]:
+        raise click.exceptions.Exit(1)

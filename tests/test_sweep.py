@@ -1,0 +1,88 @@
+"""bench sweep: built-in grids, TOML grids, submitit's local executor end to end, resume, status, leaderboard."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.errors import ConfigError
+from bench.sweep import BUILT_IN, from_toml, parse_time
+from conftest import bench_cli
+
+pytest.importorskip("submitit")
+
+GRID = """
+description = "two losses x real-only and DCGAN, on a tiny fixture"
+[grid]
+loss = ["bce", "tanimoto"]
+gen = ["none", "dcgan"]
+[run]
+seg = "unet"
+data = "fixture?n=16&n_test=6"
+epochs = 1
+synthetic_epochs = 1
+finetune_epochs = 1
+gan_epochs = 2
+"""
+
+
+def test_built_in_grids_are_the_papers_tables():
+    table2 = BUILT_IN["table2"]().cells
+    assert len(table2) == 7 + 6 * 3
+    assert [c["gen"] for c in table2 if c["seg"] == "cdnn4"] == ["none"]
+    table3 = BUILT_IN["table3"]().cells
+    assert {(c["loss"], c["gen"]) for c in table3} == {
+        (loss, gen) for loss in ("bce", "tanimoto") for gen in ("none", "dcgan", "lapgan", "dcgan,lapgan")}
+    scal = BUILT_IN["scalability"]().cells
+    assert {c.get("subset") for c in scal} == {500, 1000, 1500, None} and {c["seg"] for c in scal} == {"cdnn0"}
+
+
+def test_a_toml_grid_crosses_its_lists_and_rejects_unknown_options(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text(GRID)
+    grid = from_toml(path)
+    assert grid.name == "g" and len(grid.cells) == 4 and grid.seeds == [0]
+    assert all(c["seg"] == "unet" and c["epochs"] == 1 for c in grid.cells)
+    path.write_text('[grid]\nsegmenter = ["unet"]\n')
+    with pytest.raises(ConfigError, match="unknown option 'segmenter'"):
+        from_toml(path)
+
+
+def test_slurm_times_parse_to_minutes():
+    assert [parse_time(t) for t in ("90", "01:30:00", "1-00:00", "2:30")] == [90, 90, 1440, 3]
+    with pytest.raises(ConfigError, match="--time"):
+        parse_time("soon")
+
+
+def test_a_grid_runs_on_the_local_executor_shares_its_gan_resumes_and_renders(tmp_path):
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(GRID)
+    out = tmp_path / "runs"
+    env = {"BENCH_CACHE_DIR": str(tmp_path / "cache")}
+    proc = bench_cli("sweep", str(grid), "--executor", "local", "--parallel", "2", "--out", str(out), env=env)
+    assert "4 runs, 0 already done" in proc.stdout and "4 done (of 4)" in proc.stdout
+    records = [json.loads(p.read_text()) for p in out.rglob("results.json")]
+    assert len(records) == 4 and all(r["status"] == "finished" for r in records)
+    caches = sorted(g["cache"] for r in records for g in r["generators"])
+    assert caches == ["hit", "miss"]  # the two DCGAN runs ran side by side; one trained, one loaded
+    assert len([p for p in (tmp_path / "cache" / "generators").iterdir() if p.is_dir()]) == 1
+
+    again = bench_cli("sweep", str(grid), "--executor", "local", "--out", str(out), env=env)
+    assert "4 already done" in again.stdout and "submitted" not in again.stdout
+    status = bench_cli("sweep", "status", "tiny", "--out", str(out))
+    assert "4 done (of 4)" in status.stdout
+
+    board = bench_cli("leaderboard", "--runs", str(out))
+    assert "| unet |" in board.stdout and "dcgan" in board.stdout
+
+
+def test_status_names_the_log_of_a_failed_run(tmp_path):
+    grid = tmp_path / "broken.toml"
+    grid.write_text(f'[grid]\nseg = ["unet"]\n[run]\ndata = "folder:{tmp_path / "missing"}"\nepochs = 1\n')
+    out = tmp_path / "runs"
+    proc = bench_cli("sweep", str(grid), "--out", str(out), check=False)
+    assert proc.returncode == 1 and "1 failed (of 1)" in proc.stdout
+    status = bench_cli("sweep", "status", "broken", "--out", str(out), check=False)
+    assert status.returncode == 1
+    log = Path(status.stdout.split("log: ")[1].split()[0])
+    assert log.is_file() and "missing" in log.read_text()

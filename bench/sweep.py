@@ -237,7 +237,11 @@ def submit(entries: list[dict[str, Any]], folder: Path, options: ExecutorOptions
     submitit = _submitit()
     jobs_dir = folder / "jobs"
     if options.kind == "slurm":
-        executor = submitit.AutoExecutor(folder=jobs_dir, cluster="slurm")
+        try:
+            executor = submitit.AutoExecutor(folder=jobs_dir, cluster="slurm")
+        except RuntimeError as exc:  # no srun/sbatch on this machine
+            raise ConfigError(f"--executor slurm: {exc} Submit from a machine of the cluster (its login "
+                              "node), or use --executor local") from None
         params: dict[str, Any] = {"timeout_min": options.time_min, "gpus_per_node": options.gpus_per_job,
                                   "tasks_per_node": 1, "nodes": 1, "name": "bench"}
         if options.partition:
@@ -251,6 +255,7 @@ def submit(entries: list[dict[str, Any]], folder: Path, options: ExecutorOptions
     else:
         raise ConfigError(f"--executor {options.kind!r}: expected local or slurm")
 
+    save(folder, entries)
     leaders: dict[str, str] = {}
     running: list[Any] = []
     for entry in entries:

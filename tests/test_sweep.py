@@ -86,3 +86,35 @@ def test_status_names_the_log_of_a_failed_run(tmp_path):
     assert status.returncode == 1
     log = Path(status.stdout.split("log: ")[1].split()[0])
     assert log.is_file() and "missing" in log.read_text()
+
+
+def test_slurm_jobs_wait_for_the_run_that_trains_their_generator(tmp_path):
+    """A stand-in ``sbatch`` (no cluster here) records each submission script; ``sacct`` knows nothing yet."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/bash\nn=$(( $(cat \"$(dirname \"$0\")/count\" 2>/dev/null || echo 100) + 1 ))\n"
+        "echo $n > \"$(dirname \"$0\")/count\"\ncp \"$1\" \"$(dirname \"$0\")/job_$n.sh\"\necho \"Submitted batch job $n\"\n")
+    for tool in ("srun", "sacct"):
+        (bin_dir / tool).write_text("#!/bin/bash\nexit 0\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    grid = tmp_path / "g.toml"
+    grid.write_text('[grid]\nloss = ["bce", "tanimoto"]\ngen = ["none", "dcgan", "dcgan,lapgan"]\n'
+                    '[run]\ndata = "fixture?n=16&n_test=6"\nepochs = 1\n')
+    env = {"PATH": f"{bin_dir}:{__import__('os').environ['PATH']}"}
+    out = tmp_path / "runs"
+    proc = bench_cli("sweep", str(grid), "--executor", "slurm", "--slurm-partition", "gpu", "--gpus-per-job", "2",
+                     "--time", "2:00:00", "--out", str(out), env=env)
+    assert "queued" in proc.stdout
+    scripts = {int(p.stem.split("_")[1]): p.read_text() for p in bin_dir.glob("job_*.sh")}
+    assert sorted(scripts) == [101, 102, 103, 104, 105, 106]  # bce: none, dcgan, both; tanimoto: the same
+    assert all("--partition=gpu" in s and "--time=120" in s and "--gpus-per-node=2" in s for s in scripts.values())
+    depends = {k: next((line.split("=")[1] for line in s.splitlines() if "--dependency" in line), None)
+               for k, s in scripts.items()}
+    assert depends == {101: None, 102: None, 103: "afterany:102", 104: None, 105: "afterany:102",
+                       106: "afterany:102:103"}
+    runs = json.loads((out / "sweeps" / "g" / "sweep.json").read_text())["runs"]
+    assert all(r["args"][-2:] == ["--nproc", "2"] and "nproc-2" in r["folder"] for r in runs)  # DDP per job
+    status = bench_cli("sweep", "status", "g", "--out", str(out), env=env)
+    assert "6 pending (of 6)" in status.stdout

@@ -190,7 +190,9 @@ def ensemble_(ctx: click.Context, run_dirs, out, high, low, device, save_predict
 @click.option("--out", default=None, type=click.Path(path_type=Path), help="Write the markdown here too.")
 @click.option("--metric", default="jaccard", show_default=True,
               type=click.Choice(["jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity", "specificity"]))
-def leaderboard(runs: Path, out: Path | None, metric: str) -> None:
+@click.option("--plots", is_flag=True,
+              help="Draw every row's histogram and training curves as PNGs in OUT's folder (OUT-stem_plots/) and link them.")
+def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool) -> None:
     """Markdown leaderboards (Table 2 style) from the records under RUNS."""
     from bench.leaderboard import render, render_quality
     from bench.records import atomic_write_bytes, load_quality, load_records
@@ -202,9 +204,64 @@ def leaderboard(runs: Path, out: Path | None, metric: str) -> None:
     for w in warnings + quality_warnings:
         err.print("[yellow]warning:[/] ", end="")
         err.print(w, markup=False, highlight=False)
-    text = render(records, metric)
+    if plots and not out:
+        raise BenchError("--plots needs --out FILE.md: the plots are written beside it and linked from it")
+    plot_dir = out.parent / f"{out.stem}_plots" if plots and out else None
+    text = render(records, metric, plot_dir, out.parent if out else None)
     if quality:
         text = text.rstrip("\n") + "\n\n" + render_quality(quality)
+    if out:
+        atomic_write_bytes(out, text.encode())
+    click.echo(text)
+
+
+@cli.command()
+@click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
+@click.option("--seg", default="cdnn0", show_default=True, help="The segmenter whose runs form the curves.")
+@click.option("--out", default=None, type=click.Path(path_type=Path),
+              help="Write the markdown here, and the figure beside it (OUT-stem_plots/).")
+@click.option("--run", "run_missing", is_flag=True, help="First run what is missing (sizes x gens x seeds).")
+@click.option("--data", default=None, help="--run: the training dataset, e.g. isic2017:/data/isic2017.")
+@click.option("--profile", default="quick", show_default=True, help="--run: the profile.")
+@click.option("--seeds", default="0", show_default=True, help="--run: comma-separated seeds.")
+@click.option("--sizes", default="500,1000,1500,all", show_default=True, help="--run: training-set sizes.")
+@click.option("--gens", default="none,dcgan,lapgan", show_default=True,
+              help="--run: strategies, separated by ';' or ',' (none = real only; a+b alternates a and b).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="--run: any profile value, e.g. epochs=100.")
+@click.pass_context
+def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, data: str | None, profile: str,
+                seeds: str, sizes: str, gens: str, settings: tuple[str, ...]) -> None:
+    """Figs. 8 and 9: Jaccard against the number of real training images, and each GAN's worth in real images."""
+    from bench.records import atomic_write_bytes, load_records
+    from bench.scalability import render
+
+    if run_missing:
+        from bench.progress import RichReporter
+        from bench.run import RunOptions, execute
+        from bench.sweep_cli import parse_settings
+
+        host = _host(ctx)
+        try:
+            seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+            size_list = [None if x.strip() == "all" else int(x) for x in sizes.split(",") if x.strip()]
+        except ValueError:
+            raise BenchError("--seeds and --sizes: expected integers separated by commas (sizes may include all)")
+        gen_list = [g.strip().replace("+", ",") for g in gens.replace(";", ",").split(",") if g.strip()]
+        overrides = parse_settings(settings)
+        for n in size_list:
+            for gen in gen_list:
+                for seed in seed_list:
+                    opts = RunOptions(gen=gen, seg=seg, data=data, profile=profile, seed=seed, out=runs, subset=n,
+                                      overrides=overrides)
+                    with RichReporter(err) as reporter:
+                        execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False))
+    if not runs.is_dir():
+        raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
+    records, warnings = load_records(runs)
+    for w in warnings:
+        err.print("[yellow]warning:[/] ", end="")
+        err.print(w, markup=False, highlight=False)
+    text = render(records, seg, out.parent / f"{out.stem}_plots" if out else None, out.parent if out else None)
     if out:
         atomic_write_bytes(out, text.encode())
     click.echo(text)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.records import gen_label
+from bench.data.spec import parse_spec
+from bench.records import data_label, gen_label, safe_name
 from bench.stats import BOOTSTRAP_SAMPLES, paired_bootstrap, per_image_mean
 
 BASELINE = "real only"
@@ -56,8 +58,13 @@ def _order(columns: set[str]) -> list[str]:
     return ([BASELINE] if BASELINE in columns else []) + rest
 
 
-def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
-    """One markdown section per table key; each cell is mean ± std over seeds with n."""
+def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path | None = None,
+           links_from: Path | None = None) -> str:
+    """One markdown section per table key; each cell is mean ± std over seeds with n.
+
+    With ``plots`` (a folder), every row's Jaccard histogram and training curves are drawn there as PNGs
+    and linked from the distribution table, relative to ``links_from`` (the markdown file's folder).
+    """
     tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         tables[table_key(record["run"])].append(record)
@@ -93,7 +100,12 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
             out.append("| " + " | ".join(line) + " |")
         out.append("")
         out += _comparison(rows, cols, members, metric)
-        out += _distribution(rows, cols, members)
+        figures = None
+        if plots is not None:
+            prefix = safe_name(f"{data_label(data, parse_spec(data).name)}-{profile}")
+            figures = {cell: _row_figures(cell, records_of, plots / prefix, links_from or plots.parent)
+                       for cell, records_of in members.items()}
+        out += _distribution(rows, cols, members, figures)
     return "\n".join(out)
 
 
@@ -125,14 +137,36 @@ def _comparison(rows: list[str], cols: list[str], members: dict, metric: str) ->
     return lines + [""]
 
 
-def _distribution(rows: list[str], cols: list[str], members: dict) -> list[str]:
+def _row_figures(cell: tuple[str, str], records: list[dict[str, Any]], folder: Path, links_from: Path) -> str:
+    """Draw a row's pooled Jaccard histogram and seed-averaged training curves; markdown links to them."""
+    import os
+
+    from bench.plots import jaccard_histogram, training_curves
+
+    row, col = cell
+    stem = safe_name(f"{row}-{col}")
+    title = f"{row} · {col} · {len(records)} seed{'s' if len(records) > 1 else ''}"
+    links = []
+    hist = jaccard_histogram([r["jaccard"] for rec in records for r in rec["per_image"]], title,
+                             folder / f"{stem}-histogram.png")
+    links.append(f"[histogram]({Path(os.path.relpath(hist, links_from)).as_posix()})")
+    curves = training_curves([rec.get("history", []) for rec in records], f"{row} · {col}",
+                             folder / f"{stem}-curves.png")
+    if curves:
+        links.append(f"[curves]({Path(os.path.relpath(curves, links_from)).as_posix()})")
+    return " · ".join(links)
+
+
+def _distribution(rows: list[str], cols: list[str], members: dict, figures: dict | None = None) -> list[str]:
     """Fig. 7 for every row: the per-image Jaccard histogram (seeds pooled) and the counts below 0.6 and 0.7."""
     lines = [
         "Per-image Jaccard distribution (Fig. 7), all seeds pooled: images below 0.6 and 0.7, and the counts "
-        "in the bins [0, 0.1), ..., [0.9, 1.0].",
+        "in the bins [0, 0.1), ..., [0.9, 1.0]"
+        + ("; the plots are the pooled histogram and the training curves (Fig. 5) averaged over seeds." if figures
+           else "."),
         "",
-        "| segmenter | strategy | images | below 0.6 | below 0.7 | histogram |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| segmenter | strategy | images | below 0.6 | below 0.7 | histogram |" + (" plots |" if figures else ""),
+        "| --- | --- | --- | --- | --- | --- |" + (" --- |" if figures else ""),
     ]
     for row in rows:
         for col in cols:
@@ -144,6 +178,7 @@ def _distribution(rows: list[str], cols: list[str], members: dict) -> list[str]:
                 f"| {row} | {col} | {sum(r['summary']['n_images'] for r in records)} | "
                 f"{sum(r['summary']['below_0.6'] for r in records)} | {sum(r['summary']['below_0.7'] for r in records)} | "
                 f"{' '.join(str(int(c)) for c in counts)} |"
+                + (f" {figures[(row, col)]} |" if figures else "")
             )
     return lines + [""]
 

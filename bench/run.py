@@ -27,6 +27,7 @@ from bench.errors import BenchError, ConfigError
 from bench.generators import cache_message, generator_config
 from bench.generators import obtain as obtain_generator
 from bench.evaluate import curve_point, predict_probabilities, score_probabilities
+from bench.plots import run_plots
 from bench.plugins import PluginHost
 from bench.registry import singular
 from bench.records import RESULTS, SCHEMA, environment, run_dir, save_checkpoint, write_json
@@ -289,6 +290,7 @@ def _execute(host: PluginHost, opts: RunOptions, run: dict[str, Any], excluded: 
         "data_fingerprint": {"train": train_split.fingerprint(), "test": test_split.fingerprint()},
         "timings": timings,
     }
+    record["plots"] = [f"plots/{name}" for name in run_plots(record, folder / "plots")]
     write_json(folder / "config.json", run)
     write_json(folder / "env.json", env)
     write_json(folder / RESULTS, record)

@@ -29,7 +29,7 @@ def _value(text: str) -> Any:
     return text
 
 
-def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
+def parse_settings(pairs: tuple[str, ...]) -> dict[str, Any]:
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -80,7 +80,7 @@ def register(cli: click.Group, host_of) -> None:
             except ValueError:
                 raise ConfigError(f"--seeds {seeds!r}: expected integers separated by commas, e.g. 0,1,2") from None
         base = {k: v for k, v in {"data": data, "profile": profile, "device": device}.items() if v is not None}
-        base.update(_settings(settings))
+        base.update(parse_settings(settings))
         base = sw.check_keys(base, "bench sweep")
         options = sw.ExecutorOptions(kind=executor, parallel=parallel, partition=slurm_partition,
                                      gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,

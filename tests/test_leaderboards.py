@@ -1,0 +1,43 @@
+"""The committed leaderboards: each is what `bench leaderboard` renders from the records beside it, and the
+quick fixture rows named in leaderboards/fixture/regression.json still score within tolerance (the CI check)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import bench_cli
+
+BOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
+MARKER = "<!-- rendered by bench leaderboard from the records below; do not edit under this line -->"
+REGRESSION = BOARDS / "fixture" / "regression.json"
+
+
+def boards():
+    return sorted(p for p in BOARDS.glob("*.md") if (BOARDS / p.stem / "records").is_dir())
+
+
+@pytest.mark.parametrize("board", boards(), ids=lambda p: p.name)
+def test_a_committed_leaderboard_is_what_its_records_render(board, tmp_path):
+    text = board.read_text()
+    assert MARKER in text, f"{board}: the rendered part must follow the line {MARKER}"
+    out = tmp_path / board.name
+    bench_cli("leaderboard", "--runs", str(board.parent / board.stem / "records"), "--out", str(out), "--plots")
+    assert text.split(MARKER, 1)[1].strip() == out.read_text().strip(), (
+        f"{board} is out of date: rerun the command in its header")
+
+
+def regression_rows():
+    spec = json.loads(REGRESSION.read_text())
+    return [(row, spec["tolerance"]) for row in spec["rows"]]
+
+
+@pytest.mark.parametrize("row,tolerance", regression_rows(), ids=lambda r: r["name"] if isinstance(r, dict) else "")
+def test_quick_fixture_rows_do_not_fall_below_the_committed_baseline(row, tolerance, tmp_path):
+    committed = json.loads((BOARDS / "fixture" / "records" / row["record"]).read_text())["summary"]["jaccard"]
+    proc = bench_cli(*row["command"].split()[1:], "--out", str(tmp_path), env={"BENCH_CACHE_DIR": str(tmp_path / "c")})
+    path = proc.stdout.split("record: ")[1].strip()
+    now = json.loads(Path(path).read_text())["summary"]["jaccard"]
+    assert now >= committed - tolerance, (
+        f"{row['name']}: Jaccard {now:.4f} is below the committed {committed:.4f} by more than the tolerance "
+        f"{tolerance} ({row['command']}); see leaderboards/fixture.md for how the tolerance was chosen")

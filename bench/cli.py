@@ -10,7 +10,9 @@ import click
 from rich.console import Console
 
 from bench.errors import BenchError
+from bench.options import field_options
 from bench.plugins import PluginHost, get_host
+from bench.profiles import FIELDS, PROFILE_NAMES
 from bench.registry import KINDS
 
 console = Console(soft_wrap=True)
@@ -40,37 +42,25 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--seg", default="unet", show_default=True, help="Segmenter name, e.g. unet.")
 @click.option("--loss", default=None, help="Loss name; default: the segmenter's.")
 @click.option("--schedule", default=None, help="real-only, two-phase, mixed; default: two-phase with a generator.")
-@click.option("--data", default=None, help="Training dataset: fixture[?n=..], isic2017:ROOT, folder:ROOT.")
 @click.option("--test", "test", default=None, help="Score on another dataset's test (or val) split.")
-@click.option("--profile", default="quick", show_default=True, help="paper or quick.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--profile", default="quick", show_default=True, type=click.Choice(PROFILE_NAMES))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")
 @click.option("--force", is_flag=True, help="Start afresh: discard a finished record or a checkpoint.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the segmenter (falls back to eager if it fails).")
-@click.option("--subset", default=None, type=int, help="Train (generators included) on N random training pairs.")
-@click.option("--subset-seed", default=0, show_default=True, type=int, help="Seed of the --subset draw.")
+@click.option("--subset", default=None, type=click.IntRange(min=1),
+              help="Train (generators included) on N random training pairs.")
+@click.option("--subset-seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the --subset draw.")
 @click.option("--exclude", default=None, help="Text file of image ids to drop from training (one per line).")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint (rerunning the command does too).")
 @click.option("--weights", default=None, help="Local weights file for the segmenter (smp: its encoder).")
 @click.option("--nproc", default=None, type=click.IntRange(min=1),
               help="Train with DistributedDataParallel in N processes (torchrun; nccl on CUDA, gloo on CPU).")
-@click.option("--size", default=None, help="Override the input size, HxW.")
-@click.option("--channels", default=None, help="Override the channel set: rgb, rgb-hsv-l, rgb-hsv-lab.")
-@click.option("--batch-size", default=None, type=int)
-@click.option("--lr", default=None, type=float)
-@click.option("--epochs", default=None, type=int, help="Epochs of real-only and mixed schedules.")
-@click.option("--synthetic-epochs", default=None, type=int, help="Two-phase: epochs on synthetic data.")
-@click.option("--finetune-epochs", default=None, type=int, help="Two-phase: epochs on real data after.")
-@click.option("--gan-epochs", default=None, type=int, help="Epochs to train each generator.")
-@click.option("--gan-size", default=None, help="Generator output size, HxW.")
-@click.option("--gan-batch-size", default=None, type=int, help="Batch size of generator training.")
-@click.option("--gan-lr", default=None, type=float, help="Learning rate of generator training.")
-@click.option("--width", default=None, type=float, help="Channel-width multiplier of the networks (1 = paper).")
-@click.option("--threshold", default=None, type=float, help="Probability threshold of the prediction.")
+@field_options(FIELDS)
 @click.pass_context
-def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed, out, device,
+def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, device,
         save_predictions, force, resume, compile_, subset, subset_seed, exclude, weights, nproc,
         **overrides) -> None:
     """Run the protocol once and write a record under OUT."""
@@ -84,6 +74,7 @@ def run(ctx: click.Context, gen, seg, loss, schedule, data, test, profile, seed,
     if nproc is not None and world.distributed and nproc != world.size:
         raise click.UsageError(f"--nproc {nproc} disagrees with torchrun's WORLD_SIZE={world.size}; drop --nproc")
     host = get_host(strict=bool(ctx.find_root().params.get("strict_plugins"))) if not world.main else _host(ctx)
+    data = overrides.pop("data")
     opts = RunOptions(gen=gen, seg=seg, loss=loss, schedule=schedule, data=data, test=test, profile=profile,
                       seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
                       resume=resume, compile=compile_, subset=subset, subset_seed=subset_seed,
@@ -237,8 +228,8 @@ def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, 
 
     if run_missing:
         from bench.progress import RichReporter
+        from bench.options import parse_settings, split_run_options
         from bench.run import RunOptions, execute
-        from bench.sweep_cli import parse_settings
 
         host = _host(ctx)
         try:
@@ -247,12 +238,12 @@ def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, 
         except ValueError:
             raise BenchError("--seeds and --sizes: expected integers separated by commas (sizes may include all)")
         gen_list = [g.strip().replace("+", ",") for g in gens.replace(";", ",").split(",") if g.strip()]
-        overrides = parse_settings(settings)
+        own, overrides = split_run_options(parse_settings(settings))
         for n in size_list:
             for gen in gen_list:
                 for seed in seed_list:
-                    opts = RunOptions(gen=gen, seg=seg, data=data, profile=profile, seed=seed, out=runs, subset=n,
-                                      overrides=overrides)
+                    opts = RunOptions(**{**own, "gen": gen, "seg": seg, "data": data, "profile": profile,
+                                         "seed": seed, "out": runs, "subset": n}, overrides=overrides)
                     with RichReporter(err) as reporter:
                         execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False))
     if not runs.is_dir():

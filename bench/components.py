@@ -1,14 +1,103 @@
-"""The contracts plugins implement: generators (image+mask GANs) and schedule phases."""
+"""The contracts plugins implement: generators (image+mask GANs), schedule phases, and each kind's metadata."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Callable, Mapping
 
 import torch
 
 SOURCES = ("real", "synthetic", "mixed")
+EPOCH_FIELDS = ("epochs", "synthetic_epochs", "finetune_epochs")
+
+
+@dataclass(frozen=True)
+class SegmenterMeta:
+    """What a segmenter must declare: its input size (``HxW``), channel set and default loss."""
+
+    size: str
+    channels: str
+    loss: str
+
+    def __post_init__(self) -> None:
+        from bench.data import channels
+        from bench.data.spec import parse_size
+
+        parse_size(self.size, "size")
+        channels.channel_count(self.channels)
+        if not isinstance(self.loss, str) or not self.loss:
+            raise ValueError(f"loss must be a loss name, got {self.loss!r}")
+
+
+@dataclass(frozen=True)
+class ScheduleMeta:
+    """What a schedule must declare: whether it needs a generator, and which epoch settings it reads.
+
+    ``uses`` names profile fields (``epochs``, ``synthetic_epochs``, ``finetune_epochs``); runs that differ
+    only in a field the schedule does not read are the same experiment. Empty means "all of them".
+    """
+
+    needs_generator: bool
+    uses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.needs_generator, bool):
+            raise ValueError(f"needs_generator must be True or False, got {self.needs_generator!r}")
+        unknown = [u for u in self.uses if u not in EPOCH_FIELDS]
+        if unknown:
+            raise ValueError(f"uses: unknown epoch setting(s) {', '.join(unknown)}; expected {', '.join(EPOCH_FIELDS)}")
+        object.__setattr__(self, "uses", tuple(self.uses))
+
+
+@dataclass(frozen=True)
+class GeneratorMeta:
+    """A generator's default output size (``HxW``, for ``bench describe``) and its other options, shown as is."""
+
+    size: str = "192x256"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from bench.data.spec import parse_size
+
+        parse_size(self.size, "size")
+
+
+@dataclass(frozen=True)
+class OptionsMeta:
+    """Losses and datasets: the options their factory takes, with defaults, shown by ``bench describe``."""
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+Meta = SegmenterMeta | ScheduleMeta | GeneratorMeta | OptionsMeta
+META_TYPES: dict[str, type] = {"segmenters": SegmenterMeta, "schedules": ScheduleMeta,
+                               "generators": GeneratorMeta, "losses": OptionsMeta, "datasets": OptionsMeta}
+
+
+def meta_from(kind: str, meta: Any, defaults: Mapping[str, Any] | None) -> Any:
+    """The typed metadata of a component of ``kind``: ``meta`` as given, or built from a ``defaults`` dict.
+
+    Raises ``ValueError``/``TypeError`` saying what is missing or wrong (the registry names the plugin).
+    """
+    cls = META_TYPES[kind]
+    if meta is not None:
+        if not isinstance(meta, cls):
+            raise TypeError(f"meta must be a {cls.__name__}, got {type(meta).__name__}")
+        return meta
+    given = dict(defaults or {})
+    names = [f.name for f in fields(cls)]
+    if "options" in names and cls is not SegmenterMeta:
+        own = {k: given.pop(k) for k in [n for n in names if n != "options"] if k in given}
+        return cls(**own, options=given)
+    missing = [f.name for f in fields(cls) if f.name not in given and f.default is MISSING
+               and f.default_factory is MISSING]
+    unknown = sorted(set(given) - set(names))
+    if missing or unknown:
+        raise TypeError(f"{cls.__name__} needs {', '.join(names)}"
+                        + (f"; missing {', '.join(missing)}" if missing else "")
+                        + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+    return cls(**given)
 
 
 @dataclass(frozen=True)

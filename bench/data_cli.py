@@ -35,7 +35,7 @@ def register(cli: click.Group, host_of) -> None:
     @click.pass_context
     def check(ctx, spec: str) -> None:
         """Validate every pair of every split of SPEC (e.g. isic2017:/data); exit 1 when any is bad."""
-        from bench.run import load_dataset
+        from bench.build import load_dataset
 
         try:
             dataset = load_dataset(host_of(ctx), spec, "bench data check")

@@ -25,12 +25,12 @@ def describe_component(component: Component, arg: str | None = None) -> str:
             shown = ", ".join(values[:40]) + (f", ... ({len(values)} in all)" if len(values) > 40 else "")
             lines.append(f"  {axis} ({len(values)}): {shown}")
     elif component.kind == "segmenters":
-        cset = component.defaults.get("channels", "rgb")
+        cset = component.meta.channels
         extra = {"spec": arg} if arg is not None else {}
         model = component.factory(channels.channel_count(cset), **extra)
         lines += _network(model)
     elif component.kind == "generators":
-        gen = component.factory(size=parse_size(component.defaults.get("size", "192x256")))
+        gen = component.factory(size=parse_size(component.meta.size))
         lines.append(gen.describe())
     else:
         doc = inspect.getdoc(component.factory)

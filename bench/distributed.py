@@ -7,12 +7,13 @@ the same. nccl on CUDA, gloo on the CPU.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -70,6 +71,17 @@ def stop(world: World) -> None:
 def barrier(world: World) -> None:
     if world.distributed:
         dist.barrier()
+
+
+@contextlib.contextmanager
+def main_first(world: World) -> Iterator[None]:
+    """Rank 0 runs the block first (filling data and generator caches); the other ranks run it after, reading
+    them. One process: just the block."""
+    if not world.main:
+        barrier(world)
+    yield
+    if world.main:
+        barrier(world)
 
 
 def all_sum(world: World, values: torch.Tensor) -> torch.Tensor:

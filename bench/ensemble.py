@@ -12,33 +12,34 @@ import numpy as np
 import torch
 
 import bench
+from bench.build import build_segmenter, load_dataset, resolve_device
+from bench.checkpoints import load as load_checkpoint
 from bench.data.prepare import prepare
 from bench.errors import BenchError, ConfigError
 from bench.evaluate import predict_probabilities, score_probabilities, upsample
 from bench.leaderboard import strategy
 from bench.plugins import PluginHost
 from bench.postprocess import dual_threshold
-from bench.records import RESULTS, SCHEMA, data_label, safe_name, environment, write_json
-from bench.run import build_segmenter, load_dataset, resolve_device
-
-
-def _member(path: Path) -> tuple[dict[str, Any], Path]:
-    """The record of a finished run folder (or its ``results.json``) and its final checkpoint."""
-    folder = path.parent if path.name == RESULTS else path
-    try:
-        record = json.loads((folder / RESULTS).read_text())
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"{folder}: not a finished run ({RESULTS} unreadable: {exc})") from None
-    if record.get("run", {}).get("kind") == "ensemble":
-        raise ConfigError(f"{folder}: is an ensemble; pass the runs it was built from")
-    ckpt = folder / "checkpoints" / "final.pt"
-    if not ckpt.exists():
-        raise BenchError(f"{ckpt}: final checkpoint missing; the run's weights are needed to ensemble it")
-    return record, ckpt
+from bench.records import (RESULTS, SCHEMA, FinishedRun, data_label, ensemble_dir, ensemble_identity, environment,
+                           load_run, plugin_versions, write_json)
 
 
 def _common(values: list[Any]) -> Any:
     return values[0] if all(v == values[0] for v in values) else None
+
+
+def members_of(paths: list[Path]) -> list[FinishedRun]:
+    """The finished runs to ensemble; a run given twice (by the same path, another path to the same folder, or a
+    copy with the same identity and seed) is an error naming both paths."""
+    members = [load_run(Path(p), "bench ensemble:") for p in paths]
+    seen: dict[Any, Path] = {}
+    for path, member in zip(paths, members):
+        for key in (("folder", member.folder), ("run", member.record["identity"]["hash"], member.run.get("seed"))):
+            if key in seen:
+                what = "the same run folder" if key[0] == "folder" else "the same run (same identity and seed)"
+                raise ConfigError(f"bench ensemble: {path} and {seen[key]} are {what}; give each member once")
+            seen[key] = Path(path)
+    return members
 
 
 def ensemble(
@@ -56,29 +57,32 @@ def ensemble(
     if not 0.0 <= low <= high <= 1.0:
         raise ConfigError(f"--low {low} / --high {high}: expected 0 <= low <= high <= 1")
     t_start = time.perf_counter()
-    members = [_member(Path(p)) for p in runs]
-    first = members[0][0]["run"]
-    for path, (record, _) in zip(runs[1:], members[1:]):
-        for key in ("test", "test_split", "profile", "protocol_version"):
-            if record["run"].get(key) != first.get(key):
+    members = members_of(runs)
+    first, first_runtime = members[0].run, members[0].record["runtime"]
+    for path, member in zip(runs[1:], members[1:]):
+        for section, key in (("run", "test"), ("runtime", "test_split"), ("run", "profile"),
+                             ("run", "protocol_version")):
+            if member.record[section].get(key) != (first_runtime if section == "runtime" else first).get(key):
                 raise ConfigError(
-                    f"{path}: {key} is {record['run'].get(key)!r} but the first member's ({runs[0]}) is "
-                    f"{first.get(key)!r}; ensemble members must share it"
+                    f"{path}: {key} is {member.record[section].get(key)!r} but the first member's ({runs[0]}) is "
+                    f"{(first_runtime if section == 'runtime' else first).get(key)!r}; ensemble members must share it"
                 )
+        if member.record["data_fingerprint"].get("test") != members[0].record["data_fingerprint"].get("test"):
+            raise ConfigError(f"{path}: scored on other test data than the first member ({runs[0]}); "
+                              "ensemble members must share the test split")
     device = resolve_device(device_name)
     test_ds = load_dataset(host, first["test"], "--test")
-    split = test_ds.split(first["test_split"])
-    expected = members[0][0]["data_fingerprint"]["test"]
+    split = test_ds.split(first_runtime["test_split"])
+    expected = members[0].record["data_fingerprint"]["test"]
     if split.fingerprint() != expected:
         raise BenchError(f"{first['test']}: the test split changed since the members ran "
                          f"(fingerprint {split.fingerprint()}, recorded {expected})")
 
     member_probs, sizes = [], None
-    for record, ckpt in members:
-        run = record["run"]
-        model = build_segmenter(host, run)
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
+    for member in members:
+        run = member.run
+        model = build_segmenter(host, run["seg"], run["channels"], run["width"], run.get("weights"))
+        model.load_state_dict(load_checkpoint(member.checkpoint)["model"])
         model.to(device)
         h, w = (int(v) for v in run["size"].split("x"))
         prepared = prepare(split, (h, w))
@@ -90,34 +94,38 @@ def ensemble(
         mean = torch.stack([upsample(p[i], sizes[i]) for p in member_probs]).mean(0)
         return torch.from_numpy(dual_threshold(mean.numpy(), high, low).astype(np.float32))
 
-    segs = [m[0]["run"]["seg"] for m in members]
-    strategies = [strategy(m[0]["run"]) for m in members]
-    seed = _common([m[0]["run"]["seed"] for m in members])
+    segs = [m.run["seg"] for m in members]
+    strategies = [strategy(m.run) for m in members]
+    seeds = [m.run["seed"] for m in members]
+    seed = _common(seeds)
     label = f"ensemble: {'+'.join(segs)}"
     common_strategy = _common(strategies) or "best per member"
-    key = hashlib.sha256("|".join(sorted(str(Path(p).resolve()) for p in runs)).encode()).hexdigest()[:8]
-    data = data_label(first["data"], first["data_name"]) if _common([m[0]["run"]["data"] for m in members]) \
+    ident = ensemble_identity([m.record["identity"]["hash"] for m in members], seeds, high, low, expected)
+    key = hashlib.sha256("|".join(sorted(f"{m.record['identity']['hash']}:{m.run['seed']}" for m in members))
+                         .encode()).hexdigest()[:8]
+    data = data_label(first["data"], first["data_name"]) if _common([m.run["data"] for m in members]) \
         else "mixed-data"
-    folder = out / safe_name(data) / safe_name(first["profile"]) / \
-        f"ensemble__{safe_name('+'.join(segs))}__{safe_name(common_strategy)}__{key}" / f"seed_{seed if seed is not None else 'mixed'}"
+    folder = ensemble_dir(out, data, first["profile"], segs, common_strategy, key, seed)
     per_image, summary, histogram = score_probabilities(post, split, 0.5,
                                                         folder / "predictions" if save_predictions else None)
     run = {
         "kind": "ensemble", "seg": label, "loss": "-", "loss_default": "-", "strategy": common_strategy,
-        "gen": _common([m[0]["run"]["gen"] for m in members]) or [], "schedule": _common(
-            [m[0]["run"]["schedule"] for m in members]) or "per-member",
+        "gen": _common([m.run["gen"] for m in members]) or [], "schedule": _common(
+            [m.run["schedule"] for m in members]) or "per-member",
         "profile": first["profile"], "seed": seed, "data": first["data"] if data != "mixed-data" else "mixed",
-        "test": first["test"], "test_split": first["test_split"], "test_split_reason": first.get("test_split_reason"),
+        "test": first["test"],
         "data_name": first["data_name"], "test_name": first["test_name"], "protocol_version": bench.PROTOCOL_VERSION,
         "high": high, "low": low, "post_processing": "dual-threshold",
-        "members": [{"path": str(Path(p).resolve()), "seg": m[0]["run"]["seg"], "strategy": s,
-                     "seed": m[0]["run"]["seed"], "size": m[0]["run"]["size"], "channels": m[0]["run"]["channels"],
-                     "jaccard": m[0]["summary"]["jaccard"]} for p, m, s in zip(runs, members, strategies)],
+        "members": [{"path": str(m.folder), "identity": m.record["identity"]["hash"], "seg": m.run["seg"],
+                     "strategy": s, "seed": m.run["seed"], "size": m.run["size"], "channels": m.run["channels"],
+                     "jaccard": m.record["summary"]["jaccard"]} for m, s in zip(members, strategies)],
     }
     record = {
-        "schema": SCHEMA, "status": "finished", "run": run, "summary": summary, "histogram": histogram,
-        "per_image": per_image, "env": environment(device),
-        "plugins": {p.name: {"distribution": p.distribution, "version": p.version} for p in host.plugins.values()},
+        "schema": SCHEMA, "kind": "ensemble", "status": "finished", "identity": ident, "run": run,
+        "runtime": {"device": str(device), "test_split": first_runtime["test_split"],
+                    "test_split_reason": first_runtime.get("test_split_reason"), "n_test": len(split)},
+        "summary": summary, "histogram": histogram, "per_image": per_image, "env": environment(device),
+        "plugins": plugin_versions(host),
         "data_fingerprint": {"test": split.fingerprint()},
         "timings": {"total_s": time.perf_counter() - t_start},
     }

@@ -10,53 +10,52 @@ import click
 import torch
 
 from bench import profiles
+from bench.build import build_segmenter, load_dataset, resolve_device
+from bench.checkpoints import load as load_checkpoint
+from bench.config import generator_config
 from bench.data.prepare import prepare
-from bench.data.spec import format_size, parse_size, parse_spec
-from bench.errors import BenchError, ConfigError
+from bench.data.spec import parse_size, parse_spec
+from bench.errors import ConfigError
 from bench.gan_quality import measure
-from bench.generators import cache_message, entry_folder, generator_config, obtain, to_gan_input
+from bench.generators import cache_message, entry_folder, obtain, to_gan_input
 from bench.grid import sample_grid
+from bench.options import field_options
 from bench.plugins import PluginHost
-from bench.records import RESULTS, SCHEMA, data_label, environment, safe_name, write_json
-from bench.run import build_segmenter, load_dataset, resolve_device
-
-GAN_OVERRIDES = ("gan_epochs", "gan_size", "gan_batch_size", "gan_lr", "width")
+from bench.records import SCHEMA, environment, load_run, quality_path, write_json
 
 
 def gan_options(fn):
-    """Options every ``bench gan`` command shares: which generator, trained on what, how."""
+    """Options every ``bench gan`` command shares: which generator, trained on what, how (the profile fields
+    that shape a generator, from the one table in :mod:`bench.profiles`)."""
     options = [
         click.option("--gen", required=True, help="Generator name, e.g. dcgan or lapgan."),
-        click.option("--data", default=None, help="Training dataset (default: the profile's)."),
-        click.option("--profile", default="quick", show_default=True),
-        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--profile", default="quick", show_default=True, type=click.Choice(profiles.PROFILE_NAMES)),
+        click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0)),
         click.option("--device", default="auto", show_default=True),
-        click.option("--gan-epochs", default=None, type=int),
-        click.option("--gan-size", default=None, help="HxW"),
-        click.option("--gan-batch-size", default=None, type=int),
-        click.option("--gan-lr", default=None, type=float),
-        click.option("--width", default=None, type=float),
     ]
     for option in reversed(options):
         fn = option(fn)
-    return fn
+    return field_options([profiles.BY_NAME["data"], *profiles.GAN_FIELDS])(fn)
 
 
-def trained(host: PluginHost, gen: str, data: str | None, profile: str, seed: int, device: str,
+def trained(host: PluginHost, gen: str, profile: str, seed: int, device: str,
             overrides: dict[str, Any], reporter=None, log=click.echo) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """The cached (or newly trained) generator these options name, with its info and the resolved values."""
-    prof = profiles.resolve(profile, {k: overrides.get(k) for k in GAN_OVERRIDES})
+    prof = profiles.resolve(profile, overrides)
+    gan_size = parse_size(prof["gan_size"], "--gan-size")
     values = {
-        "gan_size": format_size(parse_size(prof["gan_size"], "--gan-size")), "width": prof["width"],
-        "gan_lr": prof["gan_lr"], "gan_epochs": prof["gan_epochs"], "gan_batch_size": prof["gan_batch_size"],
-        "data": data or prof["data"], "profile": profile, "seed": seed,
-        "overrides": {k: v for k, v in sorted(overrides.items()) if v is not None},
+        "gan_size": prof["gan_size"], "width": prof["width"], "gan_lr": prof["gan_lr"],
+        "gan_epochs": prof["gan_epochs"], "gan_batch_size": prof["gan_batch_size"], "data": prof["data"],
+        "profile": profile, "seed": seed,
+        "overrides": {k: v for k, v in sorted(overrides.items()) if v is not None and k != "data"},
     }
     dev = resolve_device(device)
     dataset = load_dataset(host, values["data"], "--data")
-    real = prepare(dataset.split("train"), parse_size(values["gan_size"]))
+    real = prepare(dataset.split("train"), gan_size)
     values["data_name"] = parse_spec(values["data"]).name
-    g, info = obtain(host, generator_config(gen, values), real, seed, dev, reporter)
+    config = generator_config(gen, gan_size, prof["width"], prof["gan_lr"], prof["gan_epochs"],
+                              prof["gan_batch_size"])
+    g, info = obtain(host, config, real, seed, dev, reporter)
     log(cache_message(info))
     return g, info, {**values, "device": dev, "real": real}
 
@@ -69,12 +68,12 @@ def register(cli: click.Group, host_of) -> None:
     @gan.command("train")
     @gan_options
     @click.pass_context
-    def train(ctx, gen, data, profile, seed, device, **overrides) -> None:
+    def train(ctx, gen, profile, seed, device, **overrides) -> None:
         """Train GEN on the training split (or find it in the cache) and print its checkpoint."""
         from bench.progress import RichReporter
 
         with RichReporter() as reporter:
-            _, info, _ = trained(host_of(ctx), gen, data, profile, seed, device, overrides, reporter)
+            _, info, _ = trained(host_of(ctx), gen, profile, seed, device, overrides, reporter)
         click.echo(json.dumps({k: info[k] for k in ("name", "key", "cache", "checkpoint", "final_losses")}, indent=2))
 
     @gan.command("sample")
@@ -83,13 +82,13 @@ def register(cli: click.Group, host_of) -> None:
     @click.option("--out", required=True, type=click.Path(path_type=Path), help="PNG file to write.")
     @click.option("--sample-seed", default=0, show_default=True, type=int)
     @click.pass_context
-    def sample(ctx, gen, data, profile, seed, device, n, out, sample_seed, **overrides) -> None:
+    def sample(ctx, gen, profile, seed, device, n, out, sample_seed, **overrides) -> None:
         """Write a PNG grid of N samples: each image with its mask outline, then the mask alone."""
         if n < 1:
             raise ConfigError("--n: must be at least 1")
         if out.suffix.lower() != ".png":
             raise ConfigError(f"--out {out}: expected a .png file name")
-        g, _, values = trained(host_of(ctx), gen, data, profile, seed, device, overrides)
+        g, _, values = trained(host_of(ctx), gen, profile, seed, device, overrides)
         rng = torch.Generator(device=values["device"]).manual_seed(sample_seed)
         image = sample_grid(g.sample(n, rng=rng))
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -105,12 +104,12 @@ def register(cli: click.Group, host_of) -> None:
                   help="A finished real-data run whose segmenter judges mask coherence.")
     @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
     @click.pass_context
-    def quality(ctx, gen, data, profile, seed, device, n, reference, out, **overrides) -> None:
+    def quality(ctx, gen, profile, seed, device, n, reference, out, **overrides) -> None:
         """Measure mask coherence, diversity and checkerboard energy; record them with the generator."""
         if n < 2:
             raise ConfigError("--n: must be at least 2 (diversity compares pairs)")
         host = host_of(ctx)
-        g, info, values = trained(host, gen, data, profile, seed, device, overrides)
+        g, info, values = trained(host, gen, profile, seed, device, overrides)
         dev = values["device"]
         ref = _reference(host, reference, dev) if reference else None
         rng = torch.Generator(device=dev).manual_seed(12345)
@@ -125,28 +124,20 @@ def register(cli: click.Group, host_of) -> None:
                     "seed": seed, "gan_size": values["gan_size"], "overrides": values["overrides"]},
             "metrics": metrics, "env": environment(dev),
         }
-        if entry_folder(info) is not None:
-            write_json(entry_folder(info) / "quality.json", record)
-        leaf = "__".join(safe_name(x) for x in [f"gan-{gen}"] + (
-            ["_".join(f"{k}-{v}" for k, v in values["overrides"].items())] if values["overrides"] else []))
-        path = out / safe_name(data_label(values["data"], values["data_name"])) / safe_name(profile) / leaf / \
-            f"seed_{seed}" / "quality.json"
+        folder = entry_folder(info)
+        if folder is not None:
+            write_json(folder / "quality.json", record)
+        path = quality_path(out, values["data"], values["data_name"], profile, gen, values["overrides"], seed)
         write_json(path, record)
         click.echo(json.dumps(metrics, indent=2))
         click.echo(f"record: {path}")
 
 
 def _reference(host: PluginHost, path: Path, device: torch.device) -> dict[str, Any]:
-    folder = path.parent if path.name == RESULTS else path
-    try:
-        record = json.loads((folder / RESULTS).read_text())
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"--reference {folder}: not a finished run ({exc})") from None
-    run = record["run"]
-    if run.get("kind") == "ensemble":
-        raise ConfigError(f"--reference {folder}: an ensemble; pass a single run (ideally real-only)")
-    model = build_segmenter(host, run)
-    model.load_state_dict(torch.load(folder / "checkpoints" / "final.pt", map_location="cpu",
-                                     weights_only=True)["model"])
+    """The segmenter of a finished run, to judge whether generated masks fit generated images."""
+    member = load_run(path, "--reference")
+    run = member.run
+    model = build_segmenter(host, run["seg"], run["channels"], run["width"], run.get("weights"))
+    model.load_state_dict(load_checkpoint(member.checkpoint)["model"])
     return {"model": model.to(device), "size": parse_size(run["size"]), "channels": run["channels"],
-            "device": device, "path": str(folder), "jaccard": record["summary"]["jaccard"]}
+            "device": device, "path": str(member.folder), "jaccard": member.record["summary"]["jaccard"]}

@@ -36,16 +36,24 @@ from bench.train import Reporter, SilentReporter
 GENERATOR_CACHE_VERSION = 2
 
 
-def generator_config(name: str, run: dict[str, Any]) -> dict[str, Any]:
-    """The values that shape a trained generator, taken from a resolved run configuration."""
-    return {"name": name, "size": run["gan_size"], "width": run["width"], "lr": run["gan_lr"],
-            "epochs": run["gan_epochs"], "batch_size": run["gan_batch_size"]}
-
-
 def generator_key(config: dict[str, Any], fingerprint: str, seed: int, plugin_version: str | None) -> str:
+    """The cache key: the generator's configuration, its training data, its seed and its plugin's version."""
     text = json.dumps({"config": config, "data": fingerprint, "seed": seed, "plugin_version": plugin_version,
                        "cache_version": GENERATOR_CACHE_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def generator_identity(config: dict[str, Any], fingerprint: str, plugin_version: str | None) -> str:
+    """The cache key without the seed: what a run's identity includes (seeds are compared separately)."""
+    text = json.dumps({"config": config, "data": fingerprint, "plugin_version": plugin_version,
+                       "cache_version": GENERATOR_CACHE_VERSION}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def plugin_version(host: PluginHost, name: str) -> str | None:
+    """The version of the plugin that registered generator ``name``."""
+    component = host.registry.get("generators", name)
+    return host.plugins[component.plugin].version if component.plugin in host.plugins else None
 
 
 def training_seed(name: str, seed: int) -> int:
@@ -61,6 +69,7 @@ def to_gan_input(prepared: Prepared, device: torch.device) -> torch.Tensor:
 
 
 def build_generator(component: Component, config: dict[str, Any], seed: int) -> Generator:
+    """Generator ``component`` for ``config`` (size, width, lr), its weights initialised from ``seed``."""
     h, w = (int(v) for v in config["size"].split("x"))
     try:
         with torch.random.fork_rng(devices=[]):  # a factory that seeds torch must not move the run's RNG
@@ -84,11 +93,12 @@ def obtain(
     reporter = reporter or SilentReporter()
     name = config["name"]
     component = host.registry.get("generators", name)
-    version = host.plugins[component.plugin].version if component.plugin in host.plugins else None
+    version = plugin_version(host, name)
     key = generator_key(config, real.fingerprint, seed, version)
     folder = cache_root() / "generators" / key
     gen = build_generator(component, config, seed)
     info = {"name": name, "plugin": component.plugin, "plugin_version": version, "key": key,
+            "identity": generator_identity(config, real.fingerprint, version),
             "checkpoint": str(folder / "state.pt"), "config": config}
     if not gen.cacheable:
         return _train(gen, info, config, real, seed, device, reporter, None)

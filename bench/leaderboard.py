@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from bench import profiles
 from bench.data.spec import parse_spec
-from bench.records import data_label, gen_label, safe_name
+from bench.records import data_label, gen_label, normalise, safe_name
 from bench.stats import BOOTSTRAP_SAMPLES, paired_bootstrap, per_image_mean
 
 BASELINE = "real only"
-VARIANT_KEYS = ("size", "channels", "width", "batch_size", "lr", "threshold")
-"""Run values that make two rows different models; runs that share them are averaged over seeds."""
+LABELLED = frozenset({"gen", "schedule", "seg", "loss", "strategy"})
+"""Settings the row and column labels already name; never repeated in a label's parentheses."""
+DERIVED = frozenset({"train data", "test data"})
+"""Content hashes: named in a label only when no setting explains why two runs differ."""
 
 
 def strategy(run: dict[str, Any]) -> str:
@@ -33,24 +36,92 @@ def row_label(run: dict[str, Any]) -> str:
     return run["seg"] if run["loss"] == default else f"{run['seg']} [{run['loss']}]"
 
 
-def _row_labels(group: list[dict[str, Any]]) -> list[str]:
-    """Row labels of a table's records; a segmenter run with several sizes etc. gets one row per variant."""
-    base = [row_label(r["run"]) for r in group]
-    variants: dict[str, set[tuple]] = defaultdict(set)
-    for label, record in zip(base, group):
-        variants[label].add(tuple(record["run"].get(k) for k in VARIANT_KEYS))
-    labels = []
-    for label, record in zip(base, group):
-        if len(variants[label]) > 1:
-            differing = [k for i, k in enumerate(VARIANT_KEYS) if len({v[i] for v in variants[label]}) > 1]
-            label += " (" + ", ".join(f"{k} {record['run'].get(k)}" for k in differing) + ")"
-        labels.append(label)
-    return labels
+def axis(key: str) -> str:
+    """Where a differing setting is named: generator settings (and an ensemble's members, which set its
+    strategy) in the column, the rest in the row."""
+    if key in profiles.BY_NAME:
+        return profiles.BY_NAME[key].axis
+    return "column" if key.endswith(" generator") or key in ("members", "member seeds") else "row"
 
 
-def table_key(run: dict[str, Any]) -> tuple:
+def _show(value: Any) -> str:
+    if value is None:
+        return "–"
+    text = str(value)
+    return text[:8] if len(text) >= 12 and all(c in "0123456789abcdef" for c in text) else text
+
+
+def _suffix(settings: dict[str, Any], keys: list[str]) -> str:
+    keys = [k for k in keys if k in settings]
+    return " (" + ", ".join(f"{k} {_show(settings[k])}" for k in keys) + ")" if keys else ""
+
+
+def _differing(records: list[dict[str, Any]], keys: set[str] | None, derived: bool) -> list[str]:
+    """Settings (in first-seen order) that take more than one value among the records that have them."""
+    order: dict[str, None] = {}
+    values: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        for key, value in record["identity"]["settings"].items():
+            if key in LABELLED or (key in DERIVED) != derived or (keys is not None and key not in keys):
+                continue
+            order.setdefault(key)
+            values[key].add(repr(value))
+    return [k for k in order if len(values[k]) > 1]
+
+
+def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, Any]], str],
+                    col_of: Callable[[dict[str, Any]], str], ignore: frozenset[str] = frozenset(),
+                    axis_of: Callable[[str], str] = axis) -> list[tuple[str, str]]:
+    """A ``(row, column)`` label per record such that records sharing a label share an identity (they may
+    differ only in their seed): labels that would pool different experiments name the differing settings.
+
+    Row settings must agree along a whole row (its cells are compared with each other); column settings
+    within a cell. ``ignore`` names settings that vary by design (the x axis of a curve).
+    """
+    base = [(row_of(r), col_of(r)) for r in records]
+    by_row: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_cell: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for record, (row, col) in zip(records, base):
+        by_row[row].append(record)
+        by_cell[(row, col)].append(record)
+    row_keys = {row: [k for k in _differing(rs, None, False) if k not in ignore and axis_of(k) == "row"]
+                for row, rs in by_row.items()}
+    col_keys: dict[str, list[str]] = defaultdict(list)
+    for (_, col), rs in by_cell.items():
+        for k in _differing(rs, None, False):
+            if k not in ignore and axis_of(k) == "column" and k not in col_keys[col]:
+                col_keys[col].append(k)
+
+    def label() -> list[tuple[str, str]]:
+        return [(row + _suffix(r["identity"]["settings"], row_keys[row]),
+                 col + _suffix(r["identity"]["settings"], col_keys[col])) for r, (row, col) in zip(records, base)]
+
+    labels = label()
+    clashes = _clashes(records, labels)
+    if clashes:  # same settings, other data or generator weights: name the content hashes too
+        for (row, col), rs in clashes.items():
+            for k in _differing(rs, None, True):
+                if k not in ignore:
+                    target = col_keys[base[records.index(rs[0])][1]] if axis_of(k) == "column" \
+                        else row_keys[base[records.index(rs[0])][0]]
+                    if k not in target:
+                        target.append(k)
+        labels = label()
+    return [(row + f" [{r['identity']['hash'][:8]}]" if (row, col) in _clashes(records, labels) else row, col)
+            for r, (row, col) in zip(records, labels)]
+
+
+def _clashes(records: list[dict[str, Any]], labels: list[tuple[str, str]]) -> dict[tuple[str, str], list]:
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for record, cell in zip(records, labels):
+        cells[cell].append(record)
+    return {cell: rs for cell, rs in cells.items() if len({r["identity"]["hash"] for r in rs}) > 1}
+
+
+def table_key(record: dict[str, Any]) -> tuple:
     """Records that may share a table: same data, test split, profile and protocol version."""
-    return (run["data"], run["test"], run.get("test_split"), run["profile"], run.get("protocol_version"))
+    run = record["run"]
+    return (run["data"], run["test"], record["runtime"].get("test_split"), run["profile"], run.get("protocol_version"))
 
 
 def _order(columns: set[str]) -> list[str]:
@@ -67,7 +138,8 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
     """
     tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        tables[table_key(record["run"])].append(record)
+        record = normalise(record)
+        tables[table_key(record)].append(record)
     if not tables:
         return "# skinbench leaderboard\n\nNo finished runs found.\n"
     out = ["# skinbench leaderboard", ""]
@@ -76,9 +148,10 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
         group = tables[key]
         cells: dict[tuple[str, str], list[float]] = defaultdict(list)
         members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for label, record in zip(_row_labels(group), group):
-            cells[(label, strategy(record["run"]))].append(float(record["summary"][metric]))
-            members[(label, strategy(record["run"]))].append(record)
+        for cell, record in zip(distinct_labels(group, lambda r: row_label(r["run"]),
+                                                lambda r: strategy(r["run"])), group):
+            cells[cell].append(float(record["summary"][metric]))
+            members[cell].append(record)
         rows = sorted({r for r, _ in cells})
         cols = _order({c for _, c in cells})
         n_images = sorted({record["summary"]["n_images"] for record in group})

@@ -28,7 +28,7 @@ from bench.data.source import FileSplit, Split
 from bench.data.spec import format_size, parse_size
 from bench.generators import build_generator, to_gan_input
 from bench.plugins import PluginHost
-from bench.run import build_segmenter, load_dataset, resolve_device
+from bench.build import build_segmenter, load_dataset, resolve_device
 from bench.train import Trainer, TrainState
 
 
@@ -57,17 +57,16 @@ def _rate(step: Callable[[], Any], images_per_step: int, device: torch.device, w
 def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, int] | None, batch: int,
                   device: torch.device, data: str, warmup: int, steps: int, compile_: bool) -> dict[str, Any]:
     component = host.registry.get("segmenters", seg.split(":")[0])
-    size = size or parse_size(component.defaults.get("size", "192x256"))
-    cset = component.defaults.get("channels", "rgb")
-    run = {"seg": seg, "channels": cset, "width": 1.0}
-    loss_fn = host.registry.get("losses", component.defaults.get("loss", "bce")).factory()
+    size = size or parse_size(component.meta.size)
+    cset = component.meta.channels
+    loss_fn = host.registry.get("losses", component.meta.loss).factory()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats(device)
 
     def fresh_model() -> torch.nn.Module:
         torch.manual_seed(0)
-        model = build_segmenter(host, run).to(device)
+        model = build_segmenter(host, seg, cset, 1.0).to(device)
         return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
 
     # The bare model step: random tensors already on the device.
@@ -237,6 +236,6 @@ def perf(host: PluginHost, segs: list[str], gens: list[str], size: str | None, b
                 rows.append(segmenter_row(host, seg, [gen], hw, batch, device, data, warmup, steps, compile_))
     for gen in gens:
         rows.append(generator_row(host, gen, hw or (192, 256), batch, device, data, steps))
-    first = hw or parse_size(host.registry.get("segmenters", segs[0].split(":")[0]).defaults.get("size", "192x256")) \
+    first = hw or parse_size(host.registry.get("segmenters", segs[0].split(":")[0]).meta.size) \
         if segs else (hw or (192, 256))
     return {"rows": rows, "data": data_path(host, data, first, batch), "machine": machine(device)}

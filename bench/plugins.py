@@ -12,8 +12,9 @@ from typing import Any, Callable
 import pluggy
 
 from bench import hookspecs
-from bench.errors import PluginError
-from bench.registry import KINDS, Component, Registry
+from bench.components import meta_from
+from bench.errors import BenchError, PluginError
+from bench.registry import KINDS, Component, Registry, singular
 
 GROUP = "bench"
 ALLOW_ENV = "BENCH_LOAD_PLUGINS"
@@ -119,16 +120,25 @@ class PluginHost:
             factory: Callable[..., Any],
             *,
             description: str = "",
-            defaults: dict[str, Any] | None = None,
+            meta: Any = None,
             reference: str | None = None,
             variants: Callable[[], dict[str, list[str]]] | None = None,
+            defaults: dict[str, Any] | None = None,
         ) -> None:
+            if not callable(factory):
+                raise PluginError(f"plugin {info.name!r} registered {singular(kind)} {name!r} with a factory that "
+                                  f"is not callable ({type(factory).__name__})")
+            try:
+                typed = meta_from(kind, meta, defaults)
+            except (TypeError, ValueError, BenchError) as exc:
+                raise PluginError(f"plugin {info.name!r} registered {singular(kind)} {name!r} with invalid "
+                                  f"metadata: {exc}") from None
             component = Component(
                 kind=kind,
                 name=name,
                 factory=factory,
                 description=description,
-                defaults=dict(defaults or {}),
+                meta=typed,
                 reference=reference,
                 plugin=info.name,
                 distribution=info.distribution,

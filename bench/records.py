@@ -1,4 +1,11 @@
-"""Run folders and records: atomic writes, folder names that parse back, reading records safely."""
+"""Records and run folders: building records, the folder layout of runs, ensembles and generator-quality
+records, loading finished runs, reading every record under a folder (older records included), atomic writes.
+
+A record (``results.json``) has these sections: ``run`` (the :class:`bench.config.RunConfig`), ``identity``
+(the hash of what makes it one experiment, and the settings hashed), ``runtime`` (facts of this execution),
+``summary``/``per_image``/``histogram`` (scores), ``history``, ``generators``, ``env``, ``plugins``,
+``data_fingerprint`` and ``timings``. Its JSON schema is ``bench/schemas/results.schema.json``.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +15,28 @@ import os
 import platform
 import subprocess
 import tempfile
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 import bench
+from bench.config import _RUNTIME_KEYS, RunConfig, identity
+from bench.errors import BenchError, ConfigError
 
-SCHEMA = 1
+SCHEMA = 2
+"""Record format version: 1 kept runtime facts in ``run`` and had no ``identity``; 2 has both sections."""
 RESULTS = "results.json"
+QUALITY = "quality.json"
+
+
+# ------------------------------------------------------------------------------------------ writing
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    """Write to a temporary file in the same folder, flush, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -35,16 +51,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_json(path: Path, obj: Any) -> None:
+    """``obj`` as indented JSON, written atomically."""
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """``torch.save`` through a temporary file so a crash never leaves half a checkpoint."""
+def atomic_save(path: Path, write: Callable[[Path], None]) -> None:
+    """Let ``write(tmp)`` fill a temporary file beside ``path``, fsync it, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
-        torch.save(state, tmp)
+        write(Path(tmp))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -53,7 +70,10 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         raise
 
 
-def gen_label(generators: list[str]) -> str:
+# ------------------------------------------------------------------------------------------ layout
+
+
+def gen_label(generators: list[str] | tuple[str, ...]) -> str:
     """Folder and leaderboard label of a generator list: ``none``, ``dcgan``, ``dcgan+lapgan``."""
     return "+".join(generators) if generators else "none"
 
@@ -63,43 +83,62 @@ def data_label(spec: str, name: str) -> str:
     return name if spec == name else f"{name}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
 
 
-def run_dir(out: Path, run: dict[str, Any]) -> Path:
-    """``OUT/<data>[-on-<test>]/<profile>/<gen>__<seg>__<schedule>__<loss>[__<overrides>]/seed_<k>``."""
-    data = data_label(run["data"], run["data_name"])
-    if run["test"] != run["data"]:
-        data += "-on-" + data_label(run["test"], run["test_name"])
-    parts = [gen_label(run["gen"]), run["seg"], run["schedule"], run["loss"]]
-    overrides = run.get("overrides") or {}
-    if overrides:
-        parts.append("_".join(f"{k}-{v}" for k, v in sorted(overrides.items())))
-    if run.get("subset") is not None:
-        parts.append(f"subset-{run['subset']}-seed-{run['subset_seed']}")
-    if run.get("exclude"):
-        parts.append(f"exclude-{run['exclude']['sha256'][:8]}")
-    if run.get("weights_sha256"):
-        parts.append(f"weights-{run['weights_sha256'][:8]}")
-    if run.get("nproc"):
-        parts.append(f"nproc-{run['nproc']}")
-    leaf = "__".join(safe_name(x) for x in parts)
-    return out / safe_name(data) / safe_name(run["profile"]) / leaf / f"seed_{run['seed']}"
-
-
-def parse_run_dir(path: Path) -> dict[str, Any]:
-    """Inverse of :func:`run_dir` for the parts a folder name holds."""
-    seed_dir, leaf, profile, data = path.parts[-1], path.parts[-2], path.parts[-3], path.parts[-4]
-    gen, seg, schedule, loss, *overrides = leaf.split("__")
-    return {"data": data, "profile": profile, "gen": gen, "seg": seg, "schedule": schedule,
-            "loss": loss, "overrides": overrides[0] if overrides else "", "seed": int(seed_dir.removeprefix("seed_"))}
-
-
 def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.+" else "-" for c in text)
+
+
+def data_folder(data: str, data_name: str, test: str, test_name: str) -> str:
+    """``<data>[-on-<test>]``: the first level of the runs folder."""
+    label = data_label(data, data_name)
+    if test != data:
+        label += "-on-" + data_label(test, test_name)
+    return safe_name(label)
+
+
+def run_dir(out: Path, config: RunConfig) -> Path:
+    """``OUT/<data>[-on-<test>]/<profile>/<gen>__<seg>__<schedule>__<loss>[__<overrides>...]/seed_<k>``.
+
+    Readable, not authoritative: two runs are the same experiment when their identities match.
+    """
+    parts = [gen_label(config.gen), config.seg, config.schedule, config.loss]
+    if config.overrides:
+        parts.append("_".join(f"{k}-{v}" for k, v in config.overrides))
+    if config.subset is not None:
+        parts.append(f"subset-{config.subset}-seed-{config.subset_seed}")
+    if config.exclude:
+        parts.append(f"exclude-{config.exclude.sha256[:8]}")
+    if config.weights_sha256:
+        parts.append(f"weights-{config.weights_sha256[:8]}")
+    if config.nproc > 1:
+        parts.append(f"nproc-{config.nproc}")
+    leaf = "__".join(safe_name(x) for x in parts)
+    top = data_folder(config.data, config.data_spec.name, config.test, config.test_spec.name)
+    return out / top / safe_name(config.profile) / leaf / f"seed_{config.seed}"
+
+
+def ensemble_dir(out: Path, data: str, profile: str, segs: list[str], strategy: str, key: str,
+                 seed: int | None) -> Path:
+    """``OUT/<data>/<profile>/ensemble__<segs>__<strategy>__<members' key>/seed_<k|mixed>``."""
+    return out / safe_name(data) / safe_name(profile) / \
+        f"ensemble__{safe_name('+'.join(segs))}__{safe_name(strategy)}__{key}" / \
+        f"seed_{seed if seed is not None else 'mixed'}"
+
+
+def quality_path(out: Path, data: str, data_name: str, profile: str, gen: str, overrides: dict[str, Any],
+                 seed: int) -> Path:
+    """``OUT/<data>/<profile>/gan-<gen>[__<overrides>]/seed_<k>/quality.json``."""
+    leaf = "__".join(safe_name(x) for x in [f"gan-{gen}"] + (
+        ["_".join(f"{k}-{v}" for k, v in overrides.items())] if overrides else []))
+    return out / safe_name(data_label(data, data_name)) / safe_name(profile) / leaf / f"seed_{seed}" / QUALITY
+
+
+# ------------------------------------------------------------------------------------------ building
 
 
 def git_hash() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+                             cwd=Path(__file__).resolve().parent, check=False)
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -124,6 +163,101 @@ def environment(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
+
+
+def plugin_versions(host: Any) -> dict[str, dict[str, str | None]]:
+    """Every loaded plugin's distribution and version, for the record."""
+    return {p.name: {"distribution": p.distribution, "version": p.version} for p in host.plugins.values()}
+
+
+def run_record(config: RunConfig, ident: dict[str, Any], runtime: dict[str, Any], scores: Scores,
+               history: list[dict[str, Any]], generators: list[dict[str, Any]], env: dict[str, Any],
+               plugins: dict[str, Any], fingerprints: dict[str, str], timings: dict[str, float]) -> dict[str, Any]:
+    """The ``results.json`` of a finished run."""
+    return {
+        "schema": SCHEMA, "kind": "run", "status": "finished", "identity": ident, "run": config.as_record(),
+        "runtime": runtime, "summary": scores.summary, "histogram": scores.histogram, "per_image": scores.per_image,
+        "history": history, "generators": generators, "env": env, "plugins": plugins,
+        "data_fingerprint": fingerprints, "timings": timings,
+    }
+
+
+@dataclass
+class Scores:
+    """What scoring a split gives: the summary, the per-image scores and the Jaccard histogram."""
+
+    per_image: list[dict[str, Any]]
+    summary: dict[str, Any]
+    histogram: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+@dataclass
+class FinishedRun:
+    """A finished run folder: its (normalised) record and its final weights."""
+
+    folder: Path
+    record: dict[str, Any]
+    checkpoint: Path
+
+    @property
+    def run(self) -> dict[str, Any]:
+        return self.record["run"]
+
+
+def load_run(path: Path, option: str = "run folder") -> FinishedRun:
+    """The finished run in ``path`` (its folder or its ``results.json``); a clear error for anything else."""
+    folder = path.parent if path.name == RESULTS else path
+    try:
+        record = json.loads((folder / RESULTS).read_text())
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{option} {folder}: not a finished run ({RESULTS} unreadable: {exc})") from None
+    problem = _results_problem(record) if isinstance(record, dict) else "not a JSON object"
+    if problem:
+        raise BenchError(f"{option} {folder}: not a finished run ({problem})")
+    if record.get("run", {}).get("kind") == "ensemble":
+        raise ConfigError(f"{option} {folder}: is an ensemble; pass the runs it was built from")
+    ckpt = folder / "checkpoints" / "final.pt"
+    if not ckpt.exists():
+        raise BenchError(f"{ckpt}: final checkpoint missing; the run's weights are needed")
+    return FinishedRun(folder.resolve(), normalise(record), ckpt)
+
+
+def normalise(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of any schema in the current shape: runtime facts in ``runtime``, an ``identity`` present.
+
+    Records written before identities existed get one computed from what they hold, the same way.
+    """
+    run = record.get("run", {})
+    if "runtime" not in record:
+        record["runtime"] = {k: run[k] for k in _RUNTIME_KEYS if k in run}
+    if "identity" not in record:
+        if run.get("kind") == "ensemble":
+            members = [{k: m.get(k) for k in ("seg", "strategy", "size", "channels")} for m in run.get("members", [])]
+            record["identity"] = ensemble_identity(members, [m.get("seed") for m in run.get("members", [])],
+                                                   run.get("high"), run.get("low"),
+                                                   (record.get("data_fingerprint") or {}).get("test"))
+        else:
+            from bench.generators import generator_identity
+
+            train = (record.get("data_fingerprint") or {}).get("train")
+            gens = [g.get("identity") or generator_identity(g.get("config", {}), train, g.get("plugin_version"))
+                    for g in record.get("generators") or []]
+            record["identity"] = identity(run, record.get("data_fingerprint"), gens or None)
+    return record
+
+
+def ensemble_identity(members: list[Any], seeds: list[Any], high: Any, low: Any, test: Any) -> dict[str, Any]:
+    """An ensemble's identity: its members' identities (as a multiset), the thresholds and the test data."""
+    from bench.config import digest
+
+    return {"hash": digest({"members": sorted(json.dumps(m, sort_keys=True) for m in members),
+                            "high": high, "low": low, "test data": test}),
+            "settings": {"members": digest({"m": sorted(json.dumps(m, sort_keys=True) for m in members)})[:8],
+                         "member seeds": "+".join(str(s) for s in sorted(seeds, key=str)),
+                         "high": high, "low": low, "test data": test}}
 
 
 def _read_records(root: Path, name: str, problem) -> tuple[list[dict[str, Any]], list[str]]:
@@ -155,13 +289,17 @@ def _results_problem(record: dict[str, Any]) -> str | None:
 
 
 def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every complete ``results.json`` under ``root``, and a warning for each one skipped."""
-    return _read_records(root, RESULTS, _results_problem)
-
-QUALITY = "quality.json"
+    """Every complete ``results.json`` under ``root`` (normalised), and a warning for each one skipped."""
+    records, warnings = _read_records(root, RESULTS, _results_problem)
+    return [normalise(r) for r in records], warnings
 
 
 def load_quality(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Every generator-quality record under ``root`` (written by ``bench gan quality``), with warnings."""
     return _read_records(root, QUALITY, lambda r: None if r.get("kind") == "generator-quality" and "metrics" in r
                          else "not a complete generator-quality record")
+
+
+def results_schema() -> dict[str, Any]:
+    """The JSON schema of ``results.json`` (runs and ensembles, every schema version)."""
+    return json.loads(resources.files("bench").joinpath("schemas/results.schema.json").read_text())

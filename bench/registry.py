@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from bench.errors import PluginError, UnknownComponentError
@@ -25,12 +25,22 @@ class Component:
     name: str
     factory: Callable[..., Any]
     description: str = ""
-    defaults: dict[str, Any] = field(default_factory=dict)
+    meta: Any = None
+    """The kind's typed metadata (:mod:`bench.components`): ``SegmenterMeta``, ``ScheduleMeta``, ..."""
     reference: str | None = None
     plugin: str = "?"
     distribution: str | None = None
     variants: Callable[[], dict[str, list[str]]] | None = None
     """For parametrised names (``smp:ARCH:ENCODER``): the values each part of the argument can take."""
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The metadata as a flat dict (for listings and ``bench describe``)."""
+        if self.meta is None:
+            return {}
+        out = {k: v for k, v in vars(self.meta).items() if k != "options" and v != ()}
+        out.update(getattr(self.meta, "options", {}) or {})
+        return out
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description (no callables)."""

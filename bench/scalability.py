@@ -10,18 +10,25 @@ from typing import Any
 
 import numpy as np
 
-from bench.leaderboard import BASELINE, strategy, table_key
-from bench.records import safe_name
+from bench.leaderboard import BASELINE, distinct_labels, strategy, table_key
+from bench.records import normalise, safe_name
+
+VARIES = frozenset({"subset", "train data"})
+"""What changes along a curve by design: the training subset."""
 
 
 def curves(records: list[dict[str, Any]], seg: str) -> dict[tuple, dict[str, dict[int, list[float]]]]:
     """``{table key: {strategy: {training images: [Jaccard of each seed]}}}`` for segmenter ``seg``."""
     out: dict[tuple, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for record in records:
-        run = record["run"]
-        if run["seg"] != seg:
-            continue
-        out[table_key(run)][strategy(run)][int(run["n_train"])].append(float(record["summary"]["jaccard"]))
+    mine = [r for r in map(normalise, records) if r["run"]["seg"] == seg and r["run"].get("kind") != "ensemble"]
+    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for record in mine:
+        tables[table_key(record)].append(record)
+    for key, group in tables.items():
+        labels = distinct_labels(group, lambda r: strategy(r["run"]), lambda r: str(r["runtime"]["n_train"]),
+                                 ignore=VARIES, axis_of=lambda k: "row")
+        for (label, _), record in zip(labels, group):
+            out[key][label][int(record["runtime"]["n_train"])].append(float(record["summary"]["jaccard"]))
     return out
 
 

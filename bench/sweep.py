@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from bench import config as configuration
+from bench.config import RunOptions
 from bench.errors import ConfigError
+from bench.options import cast_setting, split_run_options
 from bench.plugins import PluginHost
 from bench.records import RESULTS, run_dir, write_json
-from bench.run import RunOptions, resolve
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,11 +33,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 STRATEGIES = ["none", "dcgan", "lapgan", "dcgan,lapgan"]
 TABLE2_SEGMENTERS = [f"cdnn{i}" for i in range(7)]
 
-#: ``bench run`` options a grid may set: the run's own options and the profile values.
-RUN_KEYS = {"gen", "seg", "loss", "schedule", "data", "test", "profile", "device", "subset", "subset_seed",
-            "exclude", "weights", "compile"}
-PROFILE_KEYS = {"size", "channels", "batch_size", "lr", "epochs", "synthetic_epochs", "finetune_epochs",
-                "gan_epochs", "gan_size", "gan_batch_size", "gan_lr", "width", "threshold"}
 
 
 @dataclass
@@ -72,14 +69,8 @@ BUILT_IN: dict[str, Callable[[], Grid]] = {"table2": table2, "table3": table3, "
 
 
 def check_keys(values: dict[str, Any], where: str) -> dict[str, Any]:
-    out = {}
-    for key, value in values.items():
-        norm = key.replace("-", "_")
-        if norm not in RUN_KEYS | PROFILE_KEYS:
-            raise ConfigError(f"{where}: unknown option {key!r}; expected bench run options such as "
-                              f"{', '.join(sorted(RUN_KEYS | PROFILE_KEYS))}")
-        out[norm] = value
-    return out
+    """Grid values with normalised keys, each cast to its option's type (errors name ``where``)."""
+    return dict(cast_setting(key, value, where) for key, value in values.items())
 
 
 def from_toml(path: Path) -> Grid:
@@ -97,11 +88,12 @@ def from_toml(path: Path) -> Grid:
     axes = dict(data["grid"])
     seeds = axes.pop("seed", [0])
     seeds = seeds if isinstance(seeds, list) else [seeds]
-    axes = check_keys({k: v if isinstance(v, list) else [v] for k, v in axes.items()}, f"grid {path} [grid]")
+    axes = {k: [check_keys({k: x}, f"grid {path} [grid]") for x in (v if isinstance(v, list) else [v])]
+            for k, v in axes.items()}
     shared = check_keys(data.get("run", {}), f"grid {path} [run]")
     if not all(isinstance(s, int) for s in seeds):
         raise ConfigError(f"grid {path}: seed must be an integer or a list of integers")
-    cells = [{**shared, **dict(zip(axes, combo))} for combo in itertools.product(*axes.values())]
+    cells = [{**shared, **{k: v for one in combo for k, v in one.items()}} for combo in itertools.product(*axes.values())]
     return Grid(path.stem, cells, seeds, str(data.get("description", "")))
 
 
@@ -132,20 +124,9 @@ def run_arguments(cell: dict[str, Any], seed: int, out: Path, nproc: int) -> lis
 
 def run_folder(host: PluginHost, cell: dict[str, Any], seed: int, out: Path, nproc: int) -> Path:
     """Where ``bench run`` will write this cell's record (the same folder it computes itself)."""
-    own = {k: cell[k] for k in RUN_KEYS if k in cell}
-    opts = RunOptions(**{**own, "seed": seed, "out": out,
-                         "gen": str(own.get("gen", "none")),
-                         "overrides": {k: cell[k] for k in PROFILE_KEYS if k in cell}})
-    run = resolve(host, opts, _exclude_ids(own.get("exclude")))
-    if nproc > 1:
-        run["nproc"] = nproc
-    return run_dir(out, run)
-
-
-def _exclude_ids(path: str | None) -> list[str] | None:
-    from bench.run import read_exclude
-
-    return read_exclude(path) if path else None
+    own, overrides = split_run_options(cell)
+    opts = RunOptions(**{**own, "seed": seed, "out": out, "gen": str(own.get("gen", "none")), "overrides": overrides})
+    return run_dir(out, configuration.build(host, opts, nproc=nproc))
 
 
 def finished(folder: Path) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from bench.errors import ConfigError
+from bench.options import parse_settings
 
 
 class _SweepGroup(click.Group):
@@ -18,25 +19,6 @@ class _SweepGroup(click.Group):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["start", *args]
         return super().resolve_command(ctx, args)
-
-
-def _value(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_settings(pairs: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set epochs=100")
-        out[key.strip()] = _value(value.strip())
-    return out
 
 
 def register(cli: click.Group, host_of) -> None:

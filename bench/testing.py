@@ -63,7 +63,7 @@ def bench_register(bench_host: PluginHost) -> Callable[..., Any]:
 @pytest.fixture
 def bench_dataset(bench_host: PluginHost, bench_cache: Path) -> Dataset:
     """A small synthetic dataset: 16 training pairs at 48x64, 6 validation and 6 test pairs."""
-    from bench.run import load_dataset
+    from bench.build import load_dataset
 
     return load_dataset(bench_host, TINY_DATA, "--data")
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.hookspecs import hookimpl
+from bench.api import SegmenterMeta, hookimpl
 
 REFERENCE = ("Yuan & Lo 2017, arXiv:1709.09780 (architecture); Pollastri et al., Table 1 (variants)")
 
@@ -105,4 +105,4 @@ def build_cdnn(in_channels: int, width: float = 1.0, **options) -> CDNN:
 def bench_register_segmenters(register):
     for name, (size, channels, loss, text) in VARIANTS.items():
         register(name, build_cdnn, description=f"CDNN (Yuan & Lo), {text}",
-                 defaults={"size": size, "channels": channels, "loss": loss}, reference=REFERENCE)
+                 meta=SegmenterMeta(size=size, channels=channels, loss=loss), reference=REFERENCE)

@@ -5,11 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench.data.layout import match_pairs
-from bench.data.source import Dataset, FileSplit
-from bench.data.spec import parse_size
-from bench.errors import ConfigError, DataError
-from bench.hookspecs import hookimpl
+from bench.api import ConfigError, DataError, Dataset, FileSplit, OptionsMeta, hookimpl, match_pairs, parse_size
 
 from bench_plugins.fixture import FixtureSplit
 
@@ -96,4 +92,4 @@ def bench_register_datasets(register):
              reference="Codella et al. 2018, ISIC 2017 challenge")
     register("folder", folder, description="any images/ + masks/ folder (masks matched by image stem)")
     register("fixture", fixture, description="synthetic dermoscopy-like pairs made in code (deterministic per seed)",
-             defaults={"n": 200, "size": "96x128", "seed": 0})
+             meta=OptionsMeta({"n": 200, "size": "96x128", "seed": 0}))

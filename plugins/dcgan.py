@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.components import EpochCallback, Generator, move_optimizer_state
-from bench.hookspecs import hookimpl
+from bench.api import EpochCallback, Generator, GeneratorMeta, hookimpl, move_optimizer_state
 
 Z_DIM = 100
 
@@ -168,6 +167,6 @@ def bench_register_generators(register):
     register(
         "dcgan", build_dcgan,
         description="DCGAN generating RGB + mask (4 channels) from a 100-d z; 5x5 stride-2 (de)convolutions",
-        defaults={"size": "192x256", "z_dim": Z_DIM, "lr": 2e-4, "beta1": 0.5, "real_label": 0.9},
+        meta=GeneratorMeta(size="192x256", options={"z_dim": Z_DIM, "lr": 2e-4, "beta1": 0.5, "real_label": 0.9}),
         reference="Pollastri et al., Section 3.1; Radford et al. 2016",
     )

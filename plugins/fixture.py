@@ -13,7 +13,7 @@ import hashlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from bench.data.source import Split
+from bench.api import Split
 
 FIXTURE_VERSION = 1
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}

@@ -20,9 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.components import EpochCallback, Generator, move_optimizer_state
-from bench.data.spec import format_size, parse_size
-from bench.hookspecs import hookimpl
+from bench.api import EpochCallback, Generator, GeneratorMeta, format_size, hookimpl, move_optimizer_state, parse_size
 
 Z_DIM = 100
 CONV_LEVELS = 4
@@ -246,6 +244,6 @@ def bench_register_generators(register):
     register(
         "lapgan", build_lapgan,
         description="LAPGAN: five independent GANs over a Laplacian pyramid, 6x8 base, G4 reused for 192x256",
-        defaults={"size": "192x256", "base": "6x8", "z_dim": Z_DIM, "lr": 2e-4},
+        meta=GeneratorMeta(size="192x256", options={"base": "6x8", "z_dim": Z_DIM, "lr": 2e-4}),
         reference="Pollastri et al., Section 3.2; Denton et al. 2015",
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from bench.hookspecs import hookimpl
+from bench.api import hookimpl
 
 EPS = 1e-7
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import ConfigError, UnknownComponentError
-from bench.hookspecs import hookimpl
+from bench.api import ConfigError, SegmenterMeta, UnknownComponentError, hookimpl
 
 
 @functools.lru_cache(maxsize=1)
@@ -131,7 +130,7 @@ def bench_register_segmenters(register):
         "smp", build_smp,
         description="any segmentation-models-pytorch model as smp:ARCH:ENCODER (timm encoders as tu-NAME); "
                     "no download, --weights for a local file",
-        defaults={"size": "192x256", "channels": "rgb", "loss": "bce"},
+        meta=SegmenterMeta(size="192x256", channels="rgb", loss="bce"),
         reference="Iakubovskii, segmentation-models-pytorch; Wightman, timm",
         variants=variants,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.hookspecs import hookimpl
+from bench.api import SegmenterMeta, hookimpl
 
 
 def _double_conv(cin: int, cout: int) -> nn.Sequential:
@@ -59,6 +59,6 @@ def bench_register_segmenters(register):
     register(
         "unet", build_unet,
         description="U-Net, 4 levels, 64 base channels (width scales them)",
-        defaults={"size": "192x256", "channels": "rgb", "loss": "bce"},
+        meta=SegmenterMeta(size="192x256", channels="rgb", loss="bce"),
         reference="Ronneberger et al. 2015; Pollastri et al. Table 3 (Eq. 6 default, Eq. 1 with --loss tanimoto)",
     )

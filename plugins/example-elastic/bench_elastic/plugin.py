@@ -7,8 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from bench.components import EpochCallback, Generator
-from bench.hookspecs import hookimpl
+from bench.api import EpochCallback, Generator, GeneratorMeta, hookimpl
 
 
 class ElasticGenerator(Generator):
@@ -73,6 +72,6 @@ def bench_register_generators(register):
     register(
         "elastic", build_elastic,
         description="classical augmentation baseline: random real pairs, elastically deformed (not a GAN)",
-        defaults={"size": "192x256", "alpha": 0.06, "grid": 4},
+        meta=GeneratorMeta(size="192x256", options={"alpha": 0.06, "grid": 4}),
         reference="Simard, Steinkraus & Platt 2003, elastic distortions",
     )

@@ -1,0 +1,86 @@
+"""Building a run's components from names: the device, datasets, the segmenter, any registered factory."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.data import channels
+from bench.data.source import Dataset, Split, SubsetSplit
+from bench.data.spec import parse_spec
+from bench.errors import BenchError, ConfigError
+from bench.registry import Component, singular
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; a clear error for anything else."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ConfigError(f"--device: {name!r} is not a device; expected auto, cpu, cuda or cuda:N")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_dataset(host: Any, text: str, option: str) -> Dataset:
+    """The dataset a ``NAME[:ARG][?k=v]`` spec names (``option`` is the flag to blame in errors)."""
+    spec = parse_spec(text, option)
+    component = host.registry.get("datasets", spec.name)
+    return build_component(component, spec.arg, **spec.options)
+
+
+def build_segmenter(host: Any, seg: str, channel_set: str, width: float, weights: str | None = None) -> torch.nn.Module:
+    """The segmenter ``seg`` (``NAME[:ARG][?k=v]``) for ``channel_set`` inputs, freshly initialised."""
+    spec = parse_spec(seg, "--seg")
+    component = host.registry.get("segmenters", spec.name)
+    extra: dict[str, Any] = {"spec": spec.arg} if spec.arg is not None else {}
+    if weights:
+        extra["weights"] = weights
+    return build_component(component, in_channels=channels.channel_count(channel_set), width=width,
+                           **extra, **spec.options)
+
+
+def build_component(component: Component, *args: Any, **kwargs: Any) -> Any:
+    """Call a component's factory; a factory that raises fails the run naming the plugin."""
+    try:
+        return component.factory(*args, **kwargs)
+    except BenchError:
+        raise
+    except Exception as exc:
+        raise BenchError(
+            f"{singular(component.kind)} {component.name!r} from plugin {component.plugin!r} failed to build: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def select_training(split: Split, exclude: Any, subset: int | None, subset_seed: int | None) -> Split:
+    """Apply ``--exclude`` (drop listed ids) then ``--subset`` (a seeded random subset) to the training split."""
+    if exclude:
+        ids = split.ids()
+        unknown = sorted(set(exclude.ids) - set(ids))
+        if unknown:
+            raise ConfigError(f"--exclude {exclude.file}: id {unknown[0]!r} is not in the training split"
+                              + (f" (nor {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+        drop = set(exclude.ids)
+        keep = [i for i, image in enumerate(ids) if image not in drop]
+        if not keep:
+            raise ConfigError(f"--exclude {exclude.file}: removes every training pair; nothing is left to train on")
+        split = SubsetSplit(split, keep, f"exclude:{exclude.sha256}")
+    if subset is not None:
+        if subset > len(split):
+            raise ConfigError(f"--subset {subset}: the training split has only {len(split)} pairs")
+        rng = np.random.default_rng(subset_seed)
+        chosen = sorted(int(i) for i in rng.choice(len(split), size=subset, replace=False))
+        split = SubsetSplit(split, chosen, f"subset:{subset}:{subset_seed}")
+    return split

@@ -177,8 +177,6 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
     gens = () if text.lower() == "none" else tuple(g.strip() for g in text.split(",") if g.strip())
     if not gens and text.lower() != "none":
         raise ConfigError("--gen: expected a generator name, a comma-separated list, or none")
-    if len(set(gens)) != len(gens):
-        raise ConfigError(f"--gen {opts.gen}: a generator is named twice")
     for g in gens:
         host.registry.get("generators", g)
     schedule = opts.schedule or ("two-phase" if gens else "real-only")
@@ -241,7 +239,7 @@ _RUNTIME_KEYS = ("device", "train_split", "n_train", "test_split", "test_split_r
 
 
 def settings(run: Mapping[str, Any], fingerprints: Mapping[str, Any] | None,
-             generator_ids: list[str | None] | None) -> dict[str, Any]:
+             generator_ids: list[str] | None) -> dict[str, Any]:
     """The flat settings an identity hashes, from a record's ``run`` section (new or old) and the content
     hashes: train/test data fingerprints and each generator's seedless identity.
 
@@ -279,7 +277,7 @@ def digest(values: Mapping[str, Any]) -> str:
 
 
 def identity(run: Mapping[str, Any], fingerprints: Mapping[str, Any] | None,
-             generator_ids: list[str | None] | None) -> dict[str, Any]:
+             generator_ids: list[str] | None) -> dict[str, Any]:
     """``{"hash": ..., "settings": {...}}``: runs with the same hash differ at most in their seed."""
     flat = settings(run, fingerprints, generator_ids)
     return {"hash": digest(flat), "settings": flat}

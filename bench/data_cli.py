@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -78,14 +79,15 @@ class _DownloadBar:
                                  TransferSpeedColumn(), TimeRemainingColumn(),
                                  console=Console(stderr=True, soft_wrap=True))
         self.progress.start()
-        self.task = None
+        self.task: Any = None
         return self
 
     def start(self, name: str, total: int | None, done: int) -> None:
         self.task = self.progress.add_task(name, total=total, completed=done)
 
     def advance(self, n: int) -> None:
-        self.progress.advance(self.task, n)
+        if self.task is not None:
+            self.progress.advance(self.task, n)
 
     def finish(self) -> None:
         pass

@@ -40,8 +40,9 @@ def describe_component(component: Component, arg: str | None = None) -> str:
 
 
 def _network(model: torch.nn.Module) -> list[str]:
-    if hasattr(model, "describe"):
-        return [model.describe()]
+    describe = getattr(model, "describe", None)
+    if callable(describe):
+        return [str(describe())]
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     layers = [m for m in model.modules() if not list(m.children())]
     return [f"  trainable parameters: {params:,}", f"  leaf layers: {len(layers)}", str(model)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,8 @@ def ensemble(
         raise BenchError(f"{first['test']}: the test split changed since the members ran "
                          f"(fingerprint {split.fingerprint()}, recorded {expected})")
 
-    member_probs, sizes = [], None
+    member_probs: list[torch.Tensor] = []
+    sizes: list[tuple[int, int]] = []
     for member in members:
         run = member.run
         model = build_segmenter(host, run["seg"], run["channels"], run["width"], run.get("weights"))

@@ -37,4 +37,4 @@ def sample_grid(samples: torch.Tensor, min_tile_height: int = 128) -> Image.Imag
         canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = tile
     img = Image.fromarray(canvas)
     scale = max(1, min_tile_height // h)
-    return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
+    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST) if scale > 1 else img

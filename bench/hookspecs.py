@@ -18,35 +18,42 @@ Register = Callable[..., Any]
 
 @hookspec
 def bench_register_generators(register: Register) -> None:
-    """Register generators: ``register(name, factory, description=..., defaults=..., reference=...)``.
+    """Register generators: ``register(name, factory, description=..., meta=GeneratorMeta(...), reference=...)``.
 
-    ``factory(size=(H, W), **options)`` returns a :class:`bench.components.Generator` that learns
-    4-channel image+mask pairs and samples them. ``--gen NAME`` selects it.
+    The harness calls ``factory(size=(H, W), width=..., lr=..., seed=...)``; it returns a
+    :class:`bench.api.Generator` that learns 4-channel image+mask pairs and samples them. ``--gen NAME``
+    selects it.
     """
 
 
 @hookspec
 def bench_register_segmenters(register: Register) -> None:
-    """Register segmenters: ``factory(in_channels, **options)`` returns a ``torch.nn.Module``.
+    """Register segmenters: ``register(name, factory, meta=SegmenterMeta(size=, channels=, loss=), ...)``.
 
-    The module maps ``(B, in_channels, H, W)`` to logits ``(B, 1, H, W)``. ``defaults`` must give
-    ``size`` (``"HxW"``), ``channels`` (a channel-set name) and ``loss`` (a loss name).
+    The harness calls ``factory(in_channels=C, width=..., [spec=ARG], [weights=PATH], **options)`` (``ARG`` and
+    the options from ``--seg NAME:ARG?key=value``); it returns a ``torch.nn.Module`` mapping
+    ``(B, C, H, W)`` to logits ``(B, 1, H, W)``. The metadata is required: the input size (``"HxW"``), the
+    channel set and the default loss.
     """
 
 
 @hookspec
 def bench_register_losses(register: Register) -> None:
-    """Register losses: ``factory(**options)`` returns ``loss(logits, target) -> scalar tensor``."""
+    """Register losses: the harness calls ``factory()``; it returns ``loss(logits, target) -> scalar tensor``."""
 
 
 @hookspec
 def bench_register_schedules(register: Register) -> None:
-    """Register schedules: ``factory(profile)`` returns the list of :class:`bench.components.Phase`."""
+    """Register schedules: ``register(name, factory, meta=ScheduleMeta(needs_generator=..., uses=...), ...)``.
+
+    The harness calls ``factory(config)`` with the run's :class:`bench.api.RunConfig`; it returns the list
+    of :class:`bench.api.Phase` (``config.epochs``, ``config.synthetic_epochs``, ... give their lengths).
+    """
 
 
 @hookspec
 def bench_register_datasets(register: Register) -> None:
-    """Register datasets: ``factory(arg, **options)`` returns a :class:`bench.data.source.Dataset`.
+    """Register datasets: the harness calls ``factory(arg, **options)``; it returns a :class:`bench.api.Dataset`.
 
     ``--data NAME:ARG?key=value`` passes ``ARG`` (e.g. a root folder) and the options.
     """

@@ -154,8 +154,8 @@ class NaiveDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = self.size
         pair = self.pairs[i]
-        img = Image.open(pair.image).convert("RGB").resize((w, h), Image.BILINEAR)
-        mask = Image.open(pair.mask).convert("L").resize((w, h), Image.NEAREST)
+        img = Image.open(pair.image).convert("RGB").resize((w, h), Image.Resampling.BILINEAR)
+        mask = Image.open(pair.mask).convert("L").resize((w, h), Image.Resampling.NEAREST)
         return (torch.from_numpy(np.array(img)).permute(2, 0, 1).float() / 255,
                 torch.from_numpy(np.array(mask) > 127).float()[None])
 

@@ -18,6 +18,8 @@ PROFILE_NAMES = ("paper", "quick")
 
 
 def _at_least(low: float) -> Callable[[Any], str | None]:
+    if low == 0:
+        return lambda v: None if v >= 0 else f"must be 0 or more, got {v}"
     return lambda v: None if v >= low else f"must be at least {low:g}, got {v}"
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 
 class RichReporter:
@@ -17,7 +19,8 @@ class RichReporter:
             TextColumn("{task.fields[rate]} img/s"), TimeElapsedColumn(),
             console=self.console, transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
+        self.epochs = 0
 
     def __enter__(self) -> "RichReporter":
         self.progress.start()
@@ -32,10 +35,13 @@ class RichReporter:
         self.epochs = epochs
 
     def advance(self, steps: int, images: int) -> None:
-        self.progress.advance(self.task, steps)
+        if self.task is not None:
+            self.progress.advance(self.task, steps)
 
     def end_epoch(self, name: str, epoch: int, loss: float, images_per_s: float) -> None:
-        fields = {"epoch": f"{epoch}/{self.epochs}", "loss": f"{loss:.4f}"}
+        if self.task is None:
+            return
+        fields: dict[str, Any] = {"epoch": f"{epoch}/{self.epochs}", "loss": f"{loss:.4f}"}
         if images_per_s:
             fields["rate"] = f"{images_per_s:.0f}"
         else:
@@ -43,5 +49,7 @@ class RichReporter:
         self.progress.update(self.task, **fields)
 
     def end_phase(self) -> None:
+        if self.task is None:
+            return
         task = self.progress.tasks[-1]
         self.progress.update(self.task, completed=task.total)

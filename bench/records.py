@@ -242,7 +242,7 @@ def normalise(record: dict[str, Any]) -> dict[str, Any]:
         else:
             from bench.generators import generator_identity
 
-            train = (record.get("data_fingerprint") or {}).get("train")
+            train = str((record.get("data_fingerprint") or {}).get("train"))
             gens = [g.get("identity") or generator_identity(g.get("config", {}), train, g.get("plugin_version"))
                     for g in record.get("generators") or []]
             record["identity"] = identity(run, record.get("data_fingerprint"), gens or None)

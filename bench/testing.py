@@ -15,7 +15,7 @@ Each test gets its own prepared-data and generator cache (``BENCH_CACHE_DIR`` un
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -41,7 +41,7 @@ def bench_host() -> PluginHost:
 
 
 @pytest.fixture
-def bench_register(bench_host: PluginHost) -> Callable[..., Any]:
+def bench_register(bench_host: PluginHost) -> Iterator[Callable[..., Any]]:
     """``bench_register(plugin, name=None)``: register hook implementations for this test only."""
     added: list[str] = []
 

@@ -64,7 +64,7 @@ class TrainState:
     def state_dict(self, rngs: dict[str, torch.Generator]) -> dict[str, Any]:
         """Tensors, numbers, strings and lists only: loadable with ``torch.load(weights_only=True)``."""
         version, mt, gauss = random.getstate()
-        np_state = np.random.get_state()
+        np_state: tuple[Any, ...] = tuple(np.random.get_state())
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -147,7 +147,7 @@ class Trainer:
         self._correct: torch.Tensor | None = None
         self.amp = device.type == "cuda"
         self.channels_last = device.type == "cuda"
-        self.compiled: torch.nn.Module | None = None
+        self.compiled: Callable[..., Any] | None = None
         self.compile_error: str | None = None
         self.rngs = {
             "order": torch.Generator().manual_seed(seed),
@@ -252,11 +252,11 @@ class Trainer:
             )
         images = int(totals[2])
         rate = images / max(time.perf_counter() - t0, 1e-9)
-        entry = {"phase": phase.name, "source": phase.source, "epoch": epoch + 1,
-                 "loss": float(totals[0]) / max(images, 1), "train_accuracy": float(totals[1]) / max(images, 1),
+        loss = float(totals[0]) / max(images, 1)
+        entry: dict[str, Any] = {"phase": phase.name, "source": phase.source, "epoch": epoch + 1, "loss": loss, "train_accuracy": float(totals[1]) / max(images, 1),
                  "images": images, "images_per_s": rate}
         if self.validate is not None:
             entry.update(self.validate(self.state.model))
             self.state.model.train()
         self.state.history.append(entry)
-        self.reporter.end_epoch(phase.name, epoch + 1, entry["loss"], rate)
+        self.reporter.end_epoch(phase.name, epoch + 1, loss, rate)

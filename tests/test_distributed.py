@@ -40,7 +40,7 @@ def test_two_gloo_processes_train_one_run_and_rank_0_writes_the_record(two_proce
 def test_one_and_two_processes_see_the_same_images_per_epoch(two_process_run, tmp_path):
     two, _ = record_of(two_process_run[0])
     one, _ = record_of(bench_cli(*ARGS, "--out", str(tmp_path)))
-    assert "nproc" not in one["run"]
+    assert one["run"]["nproc"] == 1
     assert [h["images"] for h in one["history"]] == [h["images"] for h in two["history"]] == [45] * 4
 
 
@@ -90,6 +90,6 @@ def test_a_killed_two_process_run_resumes_to_the_same_scores(two_process_run, tm
     resumed_proc = bench_cli(*ARGS, "--nproc", "2", "--out", str(out))
     assert "resuming from" in resumed_proc.stderr
     resumed, _ = record_of(resumed_proc)
-    assert resumed["run"]["resumed_from"]["epoch"] >= 1
+    assert resumed["runtime"]["resumed_from"]["epoch"] >= 1
     assert [r["jaccard"] for r in resumed["per_image"]] == [r["jaccard"] for r in whole["per_image"]]
     assert resumed["history"][-1]["loss"] == whole["history"][-1]["loss"]

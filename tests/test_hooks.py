@@ -8,11 +8,12 @@ import inspect
 from pathlib import Path
 
 import click
+import pytest
 import torch
 from click.testing import CliRunner
 
 from bench import hookspecs
-from bench.components import Generator, Phase
+from bench.api import Generator, Phase, ScheduleMeta, SegmenterMeta
 from bench.data.source import Dataset
 from bench.hookspecs import hookimpl
 
@@ -81,7 +82,7 @@ def test_hook_bench_register_segmenters(bench_register, bench_run):
 
     bench_register(Plugin(), name="tiny-plugin")
     record = bench_run(seg="tiny")
-    assert record["run"]["seg_parameters"] == 7 * 9 + 1
+    assert record["runtime"]["seg_parameters"] == 7 * 9 + 1
     assert record["run"]["loss"] == "mse" and record["run"]["channels"] == "rgb-hsv-l"
 
 
@@ -128,7 +129,7 @@ def test_hook_bench_register_datasets(bench_register, bench_run, bench_host):
 
     bench_register(Plugin(), name="dataset-plugin")
     record = bench_run(seg="unet", data="small:3")
-    assert record["run"]["data"] == "small:3" and record["run"]["n_train"] == 12
+    assert record["run"]["data"] == "small:3" and record["runtime"]["n_train"] == 12
     assert record["summary"]["n_images"] == 4
 
 
@@ -146,3 +147,28 @@ def test_hook_bench_register_commands(bench_register, bench_host):
     bench_host.add_commands(group)
     result = CliRunner().invoke(group, ["greet", "skin"])
     assert result.exit_code == 0 and result.output == "hello skin\n"
+
+
+@pytest.mark.parametrize("kind,kwargs,message", [
+    ("segmenters", {}, "SegmenterMeta needs size, channels, loss; missing size, channels, loss"),
+    ("segmenters", {"defaults": {"size": "big", "channels": "rgb", "loss": "bce"}}, "'big' is not a size"),
+    ("segmenters", {"defaults": {"size": "32x32", "channels": "cmyk", "loss": "bce"}}, "cmyk"),
+    ("schedules", {"defaults": {"needs_generator": "yes"}}, "needs_generator must be True or False"),
+    ("schedules", {"meta": ScheduleMeta(needs_generator=False), "defaults": None}, None),
+    ("generators", {"meta": SegmenterMeta(size="32x32", channels="rgb", loss="bce")}, "meta must be a GeneratorMeta"),
+])
+def test_registration_checks_each_kinds_metadata(bench_register, kind, kwargs, message):
+    class Plugin:
+        pass
+
+    def hook(register):
+        register("checked", lambda *a, **kw: None, **kwargs)
+
+    setattr(Plugin, f"bench_register_{kind}", staticmethod(hookimpl(hook)))
+    if message is None:
+        bench_register(Plugin(), name="meta-plugin")
+        return
+    with pytest.raises(RuntimeError) as info:
+        bench_register(Plugin(), name="meta-plugin")
+    text = str(info.value)
+    assert "plugin 'meta-plugin' registered" in text and "'checked' with invalid metadata" in text and message in text

@@ -2,6 +2,9 @@
 
 import json
 
+import torch
+
+from bench.api import SegmenterMeta, hookimpl
 from conftest import bench_cli
 
 
@@ -25,11 +28,17 @@ def test_perf_table_and_missing_components():
     assert proc.returncode == 2 and "name at least one --seg or --gen" in proc.stderr
 
 
-def test_compile_flag_runs_and_is_recorded(tmp_path):
-    from test_run import record_of
+def test_compile_flag_runs_and_is_recorded(bench_register, bench_run):
+    """A one-convolution segmenter keeps torch.compile's CPU compile time to seconds."""
 
-    record, _ = record_of(bench_cli("run", "--seg", "cdnn1", "--compile", "--data", "fixture?n=8&n_test=2",
-                                    "--epochs", "1", "--size", "32x32", "--out", str(tmp_path)))
-    step = record["run"]["step"]
+    class Plugin:
+        @hookimpl
+        def bench_register_segmenters(self, register):
+            register("one-conv", lambda in_channels, width=1.0: torch.nn.Conv2d(in_channels, 1, 3, padding=1),
+                     meta=SegmenterMeta(size="32x32", channels="rgb", loss="bce"))
+
+    bench_register(Plugin(), name="compile-plugin")
+    record = bench_run(seg="one-conv", compile=True)
+    step = record["runtime"]["step"]
     assert step["compile"] is True and step["amp"] == "fp32"
     assert step["compiled"] is (step["compile_error"] is None)

@@ -26,7 +26,7 @@ def history(phases=(("synthetic", 3), ("real", 4))):
 
 def sized(gen, seed, n, jaccard):
     r = record(gen, seed, [jaccard, jaccard], seg="cdnn0")
-    r["run"]["n_train"] = n
+    r["run"]["n_train"] = n  # the shape of a record written before runtime facts had their own section
     return r
 
 
@@ -84,7 +84,7 @@ def test_a_run_draws_its_figures_and_the_cli_links_them(tmp_path):
     rec = json.loads(open(path).read())
     assert rec["plots"] == ["plots/jaccard_histogram.png", "plots/training_curves.png"]
     assert all("val_jaccard" in h and "train_accuracy" in h for h in rec["history"])
-    board = bench_cli("leaderboard", "--runs", str(out), "--out", str(tmp_path / "lb.md"), "--plots")
+    bench_cli("leaderboard", "--runs", str(out), "--out", str(tmp_path / "lb.md"), "--plots")
     written = (tmp_path / "lb.md").read_text()
     link = written.split("[histogram](")[1].split(")")[0]
     assert link.startswith("lb_plots/") and is_png(tmp_path / link)

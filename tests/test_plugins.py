@@ -91,7 +91,8 @@ def test_name_clash_names_both_plugins(tmp_path):
     from bench.hookspecs import hookimpl
     @hookimpl
     def bench_register_segmenters(register):
-        register("unet", lambda in_channels, **kw: None, description="an impostor")
+        register("unet", lambda in_channels, **kw: None, description="an impostor",
+                 defaults={"size": "32x32", "channels": "rgb", "loss": "bce"})
     """
     site = make_distribution(tmp_path, "bench-clash", {"clash_plugin": clash}, {"clash": "clash_plugin"})
     found = plugins_json(env_with(site))

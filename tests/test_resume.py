@@ -51,7 +51,7 @@ def test_sigkill_in_the_second_phase_then_resume_scores_like_an_uninterrupted_ru
     assert "resuming from" in proc.stderr
     resumed, _ = record_of(proc)
     check_record(resumed, 8)
-    assert resumed["run"]["resumed_from"]["phase"] == "real"
+    assert resumed["runtime"]["resumed_from"]["phase"] == "real"
     assert [r["jaccard"] for r in resumed["per_image"]] == [r["jaccard"] for r in whole["per_image"]]
     assert resumed["summary"] == whole["summary"]
     assert resumed["history"][-1]["loss"] == whole["history"][-1]["loss"]
@@ -70,17 +70,20 @@ def test_resume_with_another_configuration_or_data_is_refused_unless_forced(tmp_
     (folder / "results.json").unlink()  # as if the run had died after its last checkpoint
     checkpoint = folder / "checkpoints" / "latest.pt"
     saved = torch.load(checkpoint, weights_only=True)
-    changed = dict(saved, run=json.dumps({**json.loads(saved["run"]), "seed": 5}))
-    torch.save(changed, checkpoint)
+    torch.save(dict(saved, seed="5"), checkpoint)
     proc = bench_cli(*args, check=False)
-    assert proc.returncode == 2 and "cannot resume" in proc.stderr and "seed: checkpoint 5, now 0" in proc.stderr
+    assert proc.returncode == 2 and "cannot resume" in proc.stderr and "seed: 5 -> 0" in proc.stderr
+    settings = json.loads(saved["settings"])
+    torch.save(dict(saved, identity="0" * 16, settings=json.dumps({**settings, "lr": 0.1})), checkpoint)
+    proc = bench_cli(*args, check=False)
+    assert proc.returncode == 2 and "lr: 0.1 -> 0.0003" in proc.stderr
     torch.save(saved, checkpoint)
     mask = tmp_path / "data" / "train" / "masks" / "ISIC_0000003_segmentation.png"
     mask.write_bytes((tmp_path / "data" / "train" / "masks" / "ISIC_0000004_segmentation.png").read_bytes())
     proc = bench_cli(*args, check=False)
-    assert proc.returncode == 2 and "data fingerprint: checkpoint" in proc.stderr
+    assert proc.returncode == 2 and "train data: " in proc.stderr
     forced, _ = record_of(bench_cli(*args, "--force"))
-    assert "resumed_from" not in forced["run"]
+    assert "resumed_from" not in forced["runtime"]
     assert forced["data_fingerprint"]["train"] != record["data_fingerprint"]["train"]
 
 

@@ -4,10 +4,12 @@ import json
 import re
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from PIL import Image
 
+from bench.records import SCHEMA, results_schema
 from conftest import bench_cli
 from test_data import write_pairs
 
@@ -23,7 +25,8 @@ def record_of(proc):
 
 
 def check_record(record, n_images):
-    assert record["schema"] == 1 and record["status"] == "finished"
+    assert record["schema"] == SCHEMA and record["status"] == "finished" and record["kind"] in ("run", "ensemble")
+    jsonschema.validate(record, results_schema())
     assert SUMMARY_KEYS <= set(record["summary"])
     assert record["summary"]["n_images"] == n_images == len(record["per_image"])
     assert sum(record["histogram"]["counts"]) == n_images
@@ -62,12 +65,18 @@ def test_finished_run_with_another_configuration_is_refused(tmp_path):
     folder = next(tmp_path.rglob("results.json")).parent
     config = json.loads((folder / "config.json").read_text())
     record = json.loads((folder / "results.json").read_text())
-    record["run"]["lr"] = 0.1  # as if an older version of the protocol had recorded another value
+    assert config["lr"] == 0.0003 and config["identity"] == record["identity"]["hash"]
+    record["identity"]["settings"]["lr"] = 0.1  # as if recorded with another value
+    record["identity"]["hash"] = "0" * 16
     (folder / "results.json").write_text(json.dumps(record))
     proc = bench_cli("run", "--seg", "unet", "--out", str(tmp_path), *TINY, check=False)
     assert proc.returncode == 2
-    assert "different configuration (lr: recorded 0.1, now 0.0003)" in proc.stderr
-    assert config["lr"] == 0.0003
+    assert "different configuration or data (lr: 0.1 -> 0.0003)" in proc.stderr
+    del record["identity"]  # a record written before identities: its identity is computed from its values
+    record["run"]["lr"] = 0.1
+    (folder / "results.json").write_text(json.dumps(record))
+    proc = bench_cli("run", "--seg", "unet", "--out", str(tmp_path), *TINY, check=False)
+    assert proc.returncode == 2 and "(lr: 0.1 -> 0.0003)" in proc.stderr
 
 
 @pytest.mark.parametrize("args,phases", [
@@ -101,7 +110,7 @@ def test_test_option_scores_on_another_dataset(tmp_path):
     record, path = record_of(bench_cli("run", "--seg", "unet", "--out", str(tmp_path / "runs"), *TINY,
                                        "--test", f"folder:{tmp_path / 'other'}"))
     check_record(record, 4)
-    assert record["run"]["test"].startswith("folder:") and record["run"]["test_split"] == "all"
+    assert record["run"]["test"].startswith("folder:") and record["runtime"]["test_split"] == "all"
     assert re.search(r"/fixture-[0-9a-f]{8}-on-folder-[0-9a-f]{8}/", path)
 
 
@@ -113,12 +122,23 @@ def test_failed_run_records_nothing(tmp_path):
 
 
 def test_leaderboard_tables_from_records(tmp_path):
+    from bench.config import RunOptions
+    from bench.plugins import get_host
+    from bench.run import execute
+
     out = tmp_path / "runs"
-    for args in (["--gen", "none", "--seed", "0"], ["--gen", "none", "--seed", "1"], ["--gen", "dcgan"]):
-        bench_cli("run", "--seg", "unet", "--out", str(out), *TINY, *args)
-    bench_cli("run", "--seg", "unet", "--out", str(out), *TINY, "--gen", "none", "--size", "32x48")
-    bench_cli("run", "--seg", "unet", "--out", str(out), *TINY, "--profile", "paper", "--size", "48x64",
-              "--width", "0.25", "--gan-size", "48x64")
+    tiny = {"epochs": 1, "synthetic_epochs": 1, "finetune_epochs": 1, "gan_epochs": 2}
+
+    def run(gen="none", seed=0, profile="quick", **overrides):  # in-process: five interpreters cost 15 s
+        opts = RunOptions(gen=gen, seg="unet", data="fixture?n=16&n_test=6", seed=seed, profile=profile, out=out,
+                          overrides={**tiny, **overrides})
+        execute(get_host(), opts, log=lambda m: None)
+
+    run(seed=0)
+    run(seed=1)
+    run(gen="dcgan")
+    run(size="32x48")
+    run(profile="paper", size="48x64", width=0.25, gan_size="48x64")
     (out / "broken").mkdir()
     (out / "broken" / "results.json").write_text("{not json")
     proc = bench_cli("leaderboard", "--runs", str(out), "--out", str(tmp_path / "lb.md"))
@@ -139,7 +159,7 @@ def test_real_isic_data_end_to_end(isic, tmp_path):
                      "--out", str(tmp_path), "--gan-epochs", "1", "--synthetic-epochs", "1", "--finetune-epochs", "2")
     record, _ = record_of(proc)
     check_record(record, 150)
-    assert record["run"]["n_train"] == 2000
-    assert record["run"]["test_split"] == "val" and "validation split" in record["run"]["test_split_reason"]
+    assert record["runtime"]["n_train"] == 2000
+    assert record["runtime"]["test_split"] == "val" and "validation split" in record["runtime"]["test_split_reason"]
     # All-foreground scores 0.174 and all-background 0.0 on this split (mean per-image Jaccard).
     assert record["summary"]["jaccard"] > 0.25

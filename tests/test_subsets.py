@@ -15,7 +15,7 @@ def test_subset_is_reproducible_and_trains_the_generator_on_it(tmp_path):
     a, path = record_of(bench_cli(*args, "--out", str(tmp_path / "a"), env=env))
     b, _ = record_of(bench_cli(*args, "--out", str(tmp_path / "b"), env=env))
     other, _ = record_of(bench_cli(*args[:-1], "4", "--out", str(tmp_path / "a"), env=env))
-    assert a["run"]["n_train"] == 6 and a["run"]["subset"] == 6 and a["run"]["subset_seed"] == 3
+    assert a["runtime"]["n_train"] == 6 and a["run"]["subset"] == 6 and a["run"]["subset_seed"] == 3
     assert a["data_fingerprint"]["train"] == b["data_fingerprint"]["train"] != other["data_fingerprint"]["train"]
     assert b["generators"][0]["cache"] == "hit" and other["generators"][0]["cache"] == "miss"
     assert "subset-6-seed-3" in path
@@ -25,7 +25,7 @@ def test_exclude_drops_listed_ids_and_records_their_hash(tmp_path):
     ids = tmp_path / "non-dermoscopic.txt"
     ids.write_text("# ids to drop\nfixture_train_00001\n\nfixture_train_00004  # a clinical photo\n")
     record, path = record_of(bench_cli("run", "--seg", "unet", *TINY, "--exclude", str(ids), "--out", str(tmp_path)))
-    assert record["run"]["n_train"] == 14 and record["run"]["exclude"]["n_ids"] == 2
+    assert record["runtime"]["n_train"] == 14 and record["run"]["exclude"]["n_ids"] == 2
     assert len(record["run"]["exclude"]["sha256"]) == 64 and "exclude-" in path
     ids.write_text("ISIC_9999999\n")
     proc = bench_cli("run", "--seg", "unet", *TINY, "--exclude", str(ids), "--out", str(tmp_path), check=False)

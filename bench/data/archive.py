@@ -66,9 +66,11 @@ def safe_extract(archive: Path, target: Path) -> list[Path]:
                         dest.mkdir(parents=True, exist_ok=True)
                         continue
                     dest.parent.mkdir(parents=True, exist_ok=True)
-                    src = tf.extractfile(m)
-                    with src, open(dest, "wb") as out:
-                        shutil.copyfileobj(src, out)
+                    member = tf.extractfile(m)
+                    if member is None:
+                        raise DataError(f"{archive}: refused member {m.name!r}: not a regular file")
+                    with member, open(dest, "wb") as out:
+                        shutil.copyfileobj(member, out)
                     written.append(target / _check_name(archive, m.name))
         else:
             raise DataError(f"{archive}: not a zip or tar archive")

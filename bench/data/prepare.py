@@ -53,8 +53,8 @@ def resize_pair(image: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> t
     h, w = size
     if image.shape[:2] == (h, w):
         return image, mask
-    img = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
-    m = np.asarray(Image.fromarray(mask * 255).resize((w, h), Image.BILINEAR)) >= 128
+    img = np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
+    m = np.asarray(Image.fromarray(mask * 255).resize((w, h), Image.Resampling.BILINEAR)) >= 128
     return img, m.astype(np.uint8)
 
 
@@ -89,9 +89,10 @@ def prepare(split: Split, size: tuple[int, int], workers: int | None = None) -> 
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
             list(pool.map(one, range(n)))
     jpeg = sorted(str(w.message) for w in caught if issubclass(w.category, JPEGMaskWarning))
-    for w in caught:
-        if not issubclass(w.category, JPEGMaskWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for caught_warning in caught:
+        if not issubclass(caught_warning.category, JPEGMaskWarning):
+            warnings.warn_explicit(caught_warning.message, caught_warning.category, caught_warning.filename,
+                                   caught_warning.lineno)
     if jpeg:
         warnings.warn(f"{len(jpeg)} JPEG mask(s) in split {split.name!r} are lossy and were thresholded at 127 "
                       f"(first: {jpeg[0]}); save masks as PNG to avoid it", JPEGMaskWarning, stacklevel=2)

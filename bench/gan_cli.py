@@ -21,7 +21,7 @@ from bench.generators import cache_message, entry_folder, obtain, to_gan_input
 from bench.grid import sample_grid
 from bench.options import field_options
 from bench.plugins import PluginHost
-from bench.records import SCHEMA, environment, load_run, quality_path, write_json
+from bench.records import SCHEMA, atomic_save, environment, load_run, quality_path, write_json
 
 
 def gan_options(fn):
@@ -91,10 +91,7 @@ def register(cli: click.Group, host_of) -> None:
         g, _, values = trained(host_of(ctx), gen, profile, seed, device, overrides)
         rng = torch.Generator(device=values["device"]).manual_seed(sample_seed)
         image = sample_grid(g.sample(n, rng=rng))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp.png")
-        image.save(tmp)
-        tmp.replace(out)
+        atomic_save(out, lambda tmp: image.save(tmp, format="PNG"))
         click.echo(f"wrote {out} ({n} samples, {image.width}x{image.height} pixels)")
 
     @gan.command("quality")

@@ -36,18 +36,8 @@ QUALITY = "quality.json"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, flush, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_save`)."""
+    atomic_save(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -55,8 +45,9 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
-def atomic_save(path: Path, write: Callable[[Path], None]) -> None:
-    """Let ``write(tmp)`` fill a temporary file beside ``path``, fsync it, then rename it over ``path``."""
+def atomic_save(path: Path, write: Callable[[Path], Any]) -> None:
+    """Let ``write(tmp)`` fill a temporary file beside ``path``, flush and fsync it, then rename it over ``path``:
+    readers see the old file or the whole new one, never a part; on failure nothing is left behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)

@@ -99,12 +99,6 @@ def test_segmenter_defaults_can_be_overridden_and_are_recorded(tmp_path):
     assert default["run"]["loss"] == "bce"  # U-Net's standard loss, Eq. 6; Eq. 1 with --loss tanimoto
 
 
-def test_quick_training_learns_more_than_a_centred_blob(tmp_path):
-    """The default quick real-only protocol beats the centred-ellipse answer (about 0.21 on the fixture)."""
-    record, _ = record_of(bench_cli("run", "--seg", "unet", "--profile", "quick", "--out", str(tmp_path)))
-    assert record["summary"]["jaccard"] > 0.35
-
-
 def test_test_option_scores_on_another_dataset(tmp_path):
     write_pairs(tmp_path / "other" / "images", tmp_path / "other" / "masks", 4, size=(48, 40), prefix="IMG")
     record, path = record_of(bench_cli("run", "--seg", "unet", "--out", str(tmp_path / "runs"), *TINY,
@@ -156,7 +150,8 @@ def test_leaderboard_tables_from_records(tmp_path):
 def test_real_isic_data_end_to_end(isic, tmp_path):
     """Train on the real training split, score on the validation split, beat the trivial answers."""
     proc = bench_cli("run", "--gen", "dcgan", "--seg", "unet", "--profile", "quick", "--data", f"isic2017:{isic}",
-                     "--out", str(tmp_path), "--gan-epochs", "1", "--synthetic-epochs", "1", "--finetune-epochs", "2")
+                     "--out", str(tmp_path), "--gan-epochs", "1", "--synthetic-epochs", "1", "--finetune-epochs", "1",
+                     "--width", "0.125")  # an eighth of the width: 0.60 measured, half the time of 0.25
     record, _ = record_of(proc)
     check_record(record, 150)
     assert record["runtime"]["n_train"] == 2000

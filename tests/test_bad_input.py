@@ -13,7 +13,7 @@ from bench.data.archive import safe_extract
 from bench.data.images import JPEGMaskWarning, read_image
 from bench.data.prepare import prepare
 from bench.errors import DataError
-from conftest import bench_cli
+from conftest import bench_cli, bench_main
 from test_data import dataset, write_pairs
 from test_run import TINY, record_of
 
@@ -93,7 +93,7 @@ def test_non_ascii_file_names_work_end_to_end(tmp_path):
     (["--threshold", "1.5"], "--threshold: must lie strictly between 0 and 1"),
 ])
 def test_unknown_option_values_name_the_option(args, expected, tmp_path):
-    proc = bench_cli("run", "--seg", "unet", "--out", str(tmp_path), *args, check=False)
+    proc = bench_main("run", "--seg", "unet", "--out", str(tmp_path), *args, check=False)
     assert proc.returncode == 2 and expected in proc.stderr
     assert not list(tmp_path.rglob("results.json"))
 

@@ -13,7 +13,7 @@ from bench.errors import ConfigError
 from bench.plugins import get_host
 from bench.records import load_records, results_schema
 from bench.sweep import from_toml
-from conftest import bench_cli
+from conftest import bench_cli, bench_main
 
 LEGACY = Path(__file__).parent / "data" / "legacy"
 
@@ -56,8 +56,8 @@ def every_field_run(tmp_path_factory):
 
 
 def test_every_field_reaches_the_cli():
-    run_help = bench_cli("run", "--help").stdout
-    gan_help = bench_cli("gan", "train", "--help").stdout
+    run_help = bench_main("run", "--help").stdout
+    gan_help = bench_main("gan", "train", "--help").stdout
     for f in profiles.FIELDS:
         assert f.option in run_help, f"bench run has no {f.option}"
         if f.gan:
@@ -97,7 +97,7 @@ def test_every_field_reaches_the_grid_parser(tmp_path):
     (["--seed", "-1"], "-1 is not in the range x>=0"),
 ])
 def test_bad_values_fail_before_anything_runs(args, message, tmp_path):
-    proc = bench_cli("run", "--out", str(tmp_path / "runs"), *args, check=False)
+    proc = bench_main("run", "--out", str(tmp_path / "runs"), *args, check=False)
     assert proc.returncode == 2 and message in proc.stderr
     assert not (tmp_path / "runs").exists()
 

@@ -6,7 +6,7 @@ import torch
 from bench.data import channels
 from bench.errors import ConfigError, UnknownComponentError
 from bench.plugins import get_host
-from conftest import bench_cli
+from conftest import bench_cli, bench_main
 from test_run import TINY, check_record, record_of
 
 
@@ -36,9 +36,9 @@ def test_unknown_architecture_and_encoder_get_close_matches():
 
 
 def test_list_shows_architectures_and_encoders():
-    out = bench_cli("list", "segmenters", "smp:*").stdout
+    out = bench_main("list", "segmenters", "smp:*").stdout
     assert "smp:ARCH:ENCODER" in out and "UnetPlusPlus" in out and "resnet34" in out and "tu-" in out
-    combos = bench_cli("list", "segmenters", "smp:FPN:tu-convnext_at*").stdout.split()
+    combos = bench_main("list", "segmenters", "smp:FPN:tu-convnext_at*").stdout.split()
     assert "smp:FPN:tu-convnext_atto" in combos and all(c.startswith("smp:FPN:tu-convnext_at") for c in combos)
 
 
@@ -55,10 +55,10 @@ def test_quick_run_with_local_weights_is_recorded(tmp_path):
     assert "smp-Unet-resnet18" in path and "weights-" in path
     plain, _ = record_of(bench_cli("run", "--seg", "smp:Unet:resnet18", "--out", str(tmp_path / "runs"), *TINY))
     assert plain["run"]["weights"] is None
-    bad = bench_cli("run", "--seg", "smp:Unet:resnet18", "--weights", str(weights), "--channels", "rgb-hsv-l",
+    bad = bench_main("run", "--seg", "smp:Unet:resnet18", "--weights", str(weights), "--channels", "rgb-hsv-l",
                     "--out", str(tmp_path / "runs"), *TINY, check=False)
     assert bad.returncode == 2 and "does not fit encoder resnet18 with 7 input channels" in bad.stderr
-    missing = bench_cli("run", "--seg", "smp:Unet:resnet18", "--weights", str(tmp_path / "nope.pt"), check=False)
+    missing = bench_main("run", "--seg", "smp:Unet:resnet18", "--weights", str(tmp_path / "nope.pt"), check=False)
     assert missing.returncode == 2 and "nope.pt: file not found" in missing.stderr
 
 

@@ -4,7 +4,7 @@
 import numpy as np
 from PIL import Image
 
-from conftest import bench_cli
+from conftest import bench_cli, bench_main
 from test_data import write_pairs
 from test_run import TINY, record_of
 
@@ -34,12 +34,12 @@ def test_exclude_drops_listed_ids_and_records_their_hash(tmp_path):
 
 def test_data_check_reports_counts_sizes_and_problems(tmp_path):
     write_pairs(tmp_path / "images", tmp_path / "masks", 3, size=(24, 32), prefix="IMG")
-    ok = bench_cli("data", "check", f"folder:{tmp_path}")
+    ok = bench_main("data", "check", f"folder:{tmp_path}")
     assert "all: 3 pairs, 0 bad; sizes (HxW) 24x32 (3)" in ok.stdout
     Image.fromarray(np.full((24, 32), 7, np.uint8)).save(tmp_path / "masks" / "IMG01_segmentation.png")
-    bad = bench_cli("data", "check", f"folder:{tmp_path}", check=False)
+    bad = bench_main("data", "check", f"folder:{tmp_path}", check=False)
     assert bad.returncode == 1 and "1 bad" in bad.stdout
     assert "problem: " in bad.stdout and "IMG01_segmentation.png: mask is not binary" in bad.stdout
     (tmp_path / "masks" / "IMG02_segmentation.png").unlink()
-    layout = bench_cli("data", "check", f"folder:{tmp_path}", check=False)
+    layout = bench_main("data", "check", f"folder:{tmp_path}", check=False)
     assert layout.returncode == 2 and "layout problem" in layout.stderr and "IMG02.jpg: no mask found" in layout.stderr

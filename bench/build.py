@@ -51,6 +51,30 @@ def build_segmenter(host: Any, seg: str, channel_set: str, width: float, weights
                            **extra, **spec.options)
 
 
+def check_segmenter(host: Any, model: Any, seg: str, channel_set: str, size: tuple[int, int]) -> torch.nn.Module:
+    """Fail before any data work when the segmenter is not a module mapping ``(1, C, H, W)`` to logits
+    ``(1, 1, H, W)`` at the run's size (a U-Net at a size not divisible by 16, a wrong factory), naming it."""
+    component = host.registry.get("segmenters", parse_spec(seg, "--seg").name)
+    who = f"segmenter {component.name!r} from plugin {component.plugin!r}"
+    if not isinstance(model, torch.nn.Module):
+        raise BenchError(f"{who}: its factory returned {type(model).__name__}, not a torch.nn.Module")
+    shape = (1, channels.channel_count(channel_set), *size)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(shape))
+    except Exception as exc:
+        raise ConfigError(f"{who} cannot take --size {size[0]}x{size[1]} inputs ({type(exc).__name__}: {exc}); "
+                          "choose another --size") from None
+    finally:
+        model.train(was_training)
+    if not torch.is_tensor(out) or tuple(out.shape) != (1, 1, *size):
+        got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise BenchError(f"{who}: maps {shape} to {got}; a segmenter must return logits (B, 1, H, W)")
+    return model
+
+
 def build_component(component: Component, *args: Any, **kwargs: Any) -> Any:
     """Call a component's factory; a factory that raises fails the run naming the plugin."""
     try:

@@ -197,6 +197,8 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool) -> None:
         err.print(w, markup=False, highlight=False)
     if plots and not out:
         raise BenchError("--plots needs --out FILE.md: the plots are written beside it and linked from it")
+    if out is not None and out.is_dir():
+        raise BenchError(f"--out {out}: is a folder; expected a markdown file name such as {out / 'leaderboard.md'}")
     plot_dir = out.parent / f"{out.stem}_plots" if plots and out else None
     text = render(records, metric, plot_dir, out.parent if out else None)
     if quality:

@@ -7,8 +7,10 @@ data's fingerprint and the seed. Every run and command that asks for the same ge
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import inspect
+import pickle
+import warnings
 import json
 import os
 import shutil
@@ -16,36 +18,36 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; concurrent runs may then train the same generator twice
-    fcntl = None  # type: ignore[assignment]
+from typing import Any
 
 import torch
 
 from bench.components import Generator
-from bench.data.prepare import Prepared, cache_root
+from bench.data.prepare import CacheWarning, Prepared, cache_root, unwritable_cache
 from bench.data.spec import format_size
 from bench.errors import BenchError
+from bench.integrity import file_digest, fsync_tree
+from bench.locks import entry_lock
 from bench.plugins import PluginHost
 from bench.registry import Component
 from bench.train import Reporter, SilentReporter
 
-GENERATOR_CACHE_VERSION = 2
+GENERATOR_CACHE_VERSION = 3
+"""3: keys include the hash of the generator's source, entries a checksum of their weights (2 had neither)."""
 
 
-def generator_key(config: dict[str, Any], fingerprint: str, seed: int, plugin_version: str | None) -> str:
-    """The cache key: the generator's configuration, its training data, its seed and its plugin's version."""
+def generator_key(config: dict[str, Any], fingerprint: str, seed: int, plugin_version: str | None,
+                  code: str | None = None) -> str:
+    """The cache key: the generator's configuration, training data, seed, plugin version and source code."""
     text = json.dumps({"config": config, "data": fingerprint, "seed": seed, "plugin_version": plugin_version,
-                       "cache_version": GENERATOR_CACHE_VERSION}, sort_keys=True)
+                       "code": code, "cache_version": GENERATOR_CACHE_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def generator_identity(config: dict[str, Any], fingerprint: str, plugin_version: str | None) -> str:
+def generator_identity(config: dict[str, Any], fingerprint: str, plugin_version: str | None,
+                       code: str | None = None) -> str:
     """The cache key without the seed: what a run's identity includes (seeds are compared separately)."""
-    text = json.dumps({"config": config, "data": fingerprint, "plugin_version": plugin_version,
+    text = json.dumps({"config": config, "data": fingerprint, "plugin_version": plugin_version, "code": code,
                        "cache_version": GENERATOR_CACHE_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -54,6 +56,19 @@ def plugin_version(host: PluginHost, name: str) -> str | None:
     """The version of the plugin that registered generator ``name``."""
     component = host.registry.get("generators", name)
     return host.plugins[component.plugin].version if component.plugin in host.plugins else None
+
+
+def code_hash(host: PluginHost, name: str) -> str | None:
+    """A hash of the source that defines generator ``name`` (the module of its factory), so that a changed
+    generator is never served from an entry trained by the old code, even at the same plugin version."""
+    factory = host.registry.get("generators", name).factory
+    try:
+        source = inspect.getsourcefile(factory)
+        if source:
+            return file_digest(Path(source))
+        return hashlib.blake2b(inspect.getsource(factory).encode(), digest_size=16).hexdigest()
+    except (OSError, TypeError):
+        return None
 
 
 def training_seed(name: str, seed: int) -> int:
@@ -93,43 +108,36 @@ def obtain(
     reporter = reporter or SilentReporter()
     name = config["name"]
     component = host.registry.get("generators", name)
-    version = plugin_version(host, name)
-    key = generator_key(config, real.fingerprint, seed, version)
+    version, code = plugin_version(host, name), code_hash(host, name)
+    key = generator_key(config, real.fingerprint, seed, version, code)
     folder = cache_root() / "generators" / key
     gen = build_generator(component, config, seed)
     info = {"name": name, "plugin": component.plugin, "plugin_version": version, "key": key,
-            "identity": generator_identity(config, real.fingerprint, version),
+            "identity": generator_identity(config, real.fingerprint, version, code), "code": code,
             "checkpoint": str(folder / "state.pt"), "config": config}
     if not gen.cacheable:
-        return _train(gen, info, config, real, seed, device, reporter, None)
-    with cache_lock(folder):  # runs of a sweep that need the same generator: one trains, the others wait and load
-        return _train(gen, info, config, real, seed, device, reporter, folder)
+        return _train(gen, component, info, config, real, seed, device, reporter, None)
+    with entry_lock(folder):  # runs of a sweep that need the same generator: one trains, the others wait and load
+        return _train(gen, component, info, config, real, seed, device, reporter, folder)
 
 
-@contextlib.contextmanager
-def cache_lock(folder: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``<folder>.lock`` (a no-op where ``fcntl`` does not exist)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:
-        yield
-        return
-    with open(folder.with_name(folder.name + ".lock"), "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _train(gen: Generator, info: dict[str, Any], config: dict[str, Any], real: Prepared, seed: int,
-           device: torch.device, reporter: Reporter, folder: Path | None) -> tuple[Generator, dict[str, Any]]:
+def _train(gen: Generator, component: Component, info: dict[str, Any], config: dict[str, Any], real: Prepared,
+           seed: int, device: torch.device, reporter: Reporter, folder: Path | None) -> tuple[Generator, dict[str, Any]]:
     """Load the cached entry in ``folder`` if there is one; otherwise train (and store when ``folder``)."""
     name = config["name"]
     if folder is not None and (folder / "meta.json").exists():
-        gen.load_state_dict(torch.load(folder / "state.pt", map_location="cpu", weights_only=True))
-        meta = json.loads((folder / "meta.json").read_text())
-        info.update(cache="hit", final_losses=meta.get("final_losses"), train_s=meta.get("train_s"))
-        return gen.to(device), info
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            if file_digest(folder / "state.pt") != meta["checksum"]:
+                raise ValueError("state.pt does not match its checksum")
+            gen.load_state_dict(torch.load(folder / "state.pt", map_location="cpu", weights_only=True))
+            info.update(cache="hit", final_losses=meta.get("final_losses"), train_s=meta.get("train_s"))
+            return gen.to(device), info
+        except (OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+            warnings.warn(f"generator cache entry {folder} is damaged ({type(exc).__name__}: {exc}); "
+                          "training the generator again", CacheWarning, stacklevel=2)
+            shutil.rmtree(folder, ignore_errors=True)
+            gen = build_generator(component, config, seed)  # a partial load may have changed it
 
     gen.to(device)
     rng = torch.Generator(device=device).manual_seed(training_seed(name, seed))
@@ -152,18 +160,22 @@ def _train(gen: Generator, info: dict[str, Any], config: dict[str, Any], real: P
 
 def _store(folder: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
     """Write the entry into a temporary folder, then rename it into place (atomic for readers)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as exc:
+        raise unwritable_cache(folder, exc) from None
     try:
         torch.save(state, tmp / "state.pt")
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-        for path in (tmp / "state.pt", tmp / "meta.json"):
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
+        (tmp / "meta.json").write_text(json.dumps({**meta, "checksum": file_digest(tmp / "state.pt")}, indent=2))
+        fsync_tree(tmp)
         try:
             os.rename(tmp, folder)
         except OSError:  # trained concurrently by another process: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise unwritable_cache(folder, exc) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

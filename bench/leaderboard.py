@@ -20,6 +20,12 @@ DERIVED = frozenset({"train data", "test data"})
 """Content hashes: named in a label only when no setting explains why two runs differ."""
 
 
+def md(text: Any) -> str:
+    """``text`` safe inside a markdown table cell or heading: no pipe, newline or HTML can break or inject."""
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+            .replace("`", "'").replace("\r", " ").replace("\n", " "))
+
+
 def strategy(run: dict[str, Any]) -> str:
     """Column label: ``real only`` for no generator, the generators, and the schedule when not default."""
     if run.get("strategy"):
@@ -53,7 +59,7 @@ def _show(value: Any) -> str:
 
 def _suffix(settings: dict[str, Any], keys: list[str]) -> str:
     keys = [k for k in keys if k in settings]
-    return " (" + ", ".join(f"{k} {_show(settings[k])}" for k in keys) + ")" if keys else ""
+    return md(" (" + ", ".join(f"{k} {_show(settings[k])}" for k in keys) + ")") if keys else ""
 
 
 def _differing(records: list[dict[str, Any]], keys: set[str] | None, derived: bool) -> list[str]:
@@ -148,17 +154,17 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
         group = tables[key]
         cells: dict[tuple[str, str], list[float]] = defaultdict(list)
         members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for cell, record in zip(distinct_labels(group, lambda r: row_label(r["run"]),
-                                                lambda r: strategy(r["run"])), group):
+        for cell, record in zip(distinct_labels(group, lambda r: md(row_label(r["run"])),
+                                                lambda r: md(strategy(r["run"]))), group):
             cells[cell].append(float(record["summary"][metric]))
             members[cell].append(record)
         rows = sorted({r for r, _ in cells})
         cols = _order({c for _, c in cells})
         n_images = sorted({record["summary"]["n_images"] for record in group})
         out += [
-            f"## {data} (profile `{profile}`, protocol v{version})",
+            f"## {md(data)} (profile `{md(profile)}`, protocol v{md(version)})",
             "",
-            f"Mean per-image {metric.replace('_', ' ')} on the `{split}` split of `{test}` "
+            f"Mean per-image {metric.replace('_', ' ')} on the `{md(split)}` split of `{md(test)}` "
             f"({', '.join(map(str, n_images))} images, each scored at its original resolution); "
             "mean ± standard deviation over seeds, n = number of seeds.",
             "",
@@ -272,11 +278,11 @@ def render_quality(records: list[dict[str, Any]]) -> str:
     for (data, profile), group in sorted(tables.items(), key=lambda kv: tuple(map(str, kv[0]))):
         by_gen: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for record in group:
-            label = record["generator"]["name"] + (f" ({record['run']['gan_size']})" if len(
+            label = md(record["generator"]["name"]) + (f" ({record['run']['gan_size']})" if len(
                 {r["run"]["gan_size"] for r in group}) > 1 else "")
             by_gen[label].append(record["metrics"])
         out += [
-            f"## Generator quality: {data} (profile `{profile}`)",
+            f"## Generator quality: {md(data)} (profile `{md(profile)}`)",
             "",
             "Mask coherence: mean Jaccard between each sample's mask and a real-data-trained segmenter's prediction "
             "on the sample (higher is better). Diversity: mean pairwise SSIM of the samples (lower is more diverse). "

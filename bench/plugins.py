@@ -14,7 +14,7 @@ import pluggy
 from bench import hookspecs
 from bench.components import meta_from
 from bench.errors import BenchError, PluginError
-from bench.registry import KINDS, Component, Registry, singular
+from bench.registry import BUILTIN_DISTRIBUTION, KINDS, Component, Registry, ReservedNameError, singular
 
 GROUP = "bench"
 ALLOW_ENV = "BENCH_LOAD_PLUGINS"
@@ -55,15 +55,25 @@ class PluginHost:
     def load_entry_points(self) -> None:
         """Import every allowed entry point of group ``bench`` and register it; faults are reported."""
         allow = _allow_list()
-        for ep in sorted(md.entry_points(group=GROUP), key=lambda e: e.name):
+        builtins_first = sorted(md.entry_points(group=GROUP),
+                                key=lambda e: (e.dist is None or e.dist.name != BUILTIN_DISTRIBUTION, e.name))
+        for ep in builtins_first:
             dist = ep.dist.name if ep.dist is not None else None
             if allow is not None and ep.name not in allow and (dist or "") not in allow:
                 continue
             version = ep.dist.version if ep.dist is not None else None
+            taken = self.plugins.get(ep.name)
+            if taken is not None and taken.distribution != dist:
+                key = f"{ep.name} ({dist})"
+                info = self.plugins.setdefault(key, PluginInfo(key, dist, version))
+                self._fault(info, f"entry point name {ep.name!r} is already taken by distribution "
+                                  f"{taken.distribution or 'unknown'}; this plugin was not loaded (give its entry "
+                                  "point another name)")
+                continue
             info = self.plugins.setdefault(ep.name, PluginInfo(ep.name, dist, version))
             try:
                 module = ep.load()
-            except Exception as exc:  # a broken plugin must not break the harness
+            except BaseException as exc:  # a broken plugin (even one calling sys.exit) must not break the harness
                 self._fault(info, f"import failed: {_describe(exc)}")
                 continue
             self.add_plugin(module, ep.name, dist, version)
@@ -75,7 +85,7 @@ class PluginHost:
         info = self.plugins.setdefault(name, PluginInfo(name, distribution, version))
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:
+        except BaseException as exc:
             self._fault(info, f"registration failed: {_describe(exc)}")
             return info
         info.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
@@ -97,8 +107,15 @@ class PluginHost:
             info = self.plugins[impl.plugin_name]
             try:
                 impl.function(cli=cli)
-            except Exception as exc:
+            except BaseException as exc:
                 self._fault(info, f"hook bench_register_commands raised: {_describe(exc)}")
+
+    def provenance(self, kind: str, name: str) -> dict[str, str | None]:
+        """Which plugin, distribution and version provide component ``name`` of ``kind`` (for records)."""
+        component = self.registry.get(kind, name)
+        info = self.plugins.get(component.plugin)
+        return {"name": name, "plugin": component.plugin, "distribution": component.distribution,
+                "version": info.version if info else None}
 
     def errors(self) -> list[tuple[PluginInfo, str]]:
         return [(p, e) for p in self.plugins.values() for e in p.errors]
@@ -111,7 +128,7 @@ class PluginHost:
                 impl.function(register=self._register_fn(info, kind))
             except PluginError as exc:
                 self._fault(info, str(exc))
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit or KeyboardInterrupt from the plugin's own code included
                 self._fault(info, f"hook {hook_name} raised: {_describe(exc)}")
 
     def _register_fn(self, info: PluginInfo, kind: str) -> Callable[..., None]:
@@ -146,6 +163,9 @@ class PluginHost:
             )
             try:
                 self.registry.add(component)
+            except ReservedNameError as exc:
+                self._fault(info, str(exc))
+                return
             except PluginError as exc:
                 for owner in self.registry.clash_owners(kind, name):
                     other = self.plugins.get(owner)

@@ -48,17 +48,29 @@ def write_json(path: Path, obj: Any) -> None:
 def atomic_save(path: Path, write: Callable[[Path], Any]) -> None:
     """Let ``write(tmp)`` fill a temporary file beside ``path``, flush and fsync it, then rename it over ``path``:
     readers see the old file or the whole new one, never a part; on failure nothing is left behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
     os.close(fd)
     try:
         write(Path(tmp))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _unwritable(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _unwritable(path: Path, exc: OSError) -> BenchError:
+    """One line for a write that failed (disk full, read-only, no permission): the path and what to do."""
+    return BenchError(f"{path}: cannot write it ({exc.strerror or exc}); free some space or choose a writable "
+                      "folder (--out, or BENCH_CACHE_DIR for caches); what was there before is unchanged")
 
 
 # ------------------------------------------------------------------------------------------ layout
@@ -271,12 +283,35 @@ def _read_records(root: Path, name: str, problem) -> tuple[list[dict[str, Any]],
 
 
 def _results_problem(record: dict[str, Any]) -> str | None:
-    missing = [k for k in ("schema", "run", "summary", "per_image") if k not in record]
+    """Why a ``results.json`` cannot be shown (``None`` when it can): every field a table reads, with its type."""
+    missing = [k for k in ("schema", "run", "summary", "per_image", "histogram") if k not in record]
     if missing:
         return f"incomplete record (missing {', '.join(missing)})"
     if record.get("status", "finished") != "finished":
         return "run did not finish"
-    return None
+    run, summary, histogram = record["run"], record["summary"], record["histogram"]
+    if not isinstance(run, dict) or not isinstance(summary, dict) or not isinstance(histogram, dict):
+        return "malformed record (run, summary and histogram must be objects)"
+    bad = [f"run.{k}" for k in ("seg", "profile", "data", "test") if not isinstance(run.get(k), str)]
+    bad += [f"summary.{k}" for k in ("jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity",
+                                     "specificity", "below_0.6", "below_0.7")
+            if k in summary and not _number(summary[k])]
+    bad += [] if _number(summary.get("jaccard")) else ["summary.jaccard"]
+    bad += [] if isinstance(summary.get("n_images"), int) else ["summary.n_images"]
+    counts = histogram.get("counts")
+    if not (isinstance(counts, list) and all(isinstance(c, int) for c in counts)):
+        bad.append("histogram.counts")
+    per_image = record["per_image"]
+    if not (isinstance(per_image, list) and per_image and all(
+            isinstance(r, dict) and isinstance(r.get("id"), str) and _number(r.get("jaccard")) for r in per_image)):
+        bad.append("per_image")
+    if not isinstance(run.get("gen", []), list) or not isinstance(record.get("history", []), list):
+        bad.append("run.gen" if not isinstance(run.get("gen", []), list) else "history")
+    return f"malformed record ({', '.join(bad)} missing or of the wrong type)" if bad else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:

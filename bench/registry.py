@@ -10,6 +10,12 @@ from typing import Any, Callable
 from bench.errors import PluginError, UnknownComponentError
 
 KINDS = ("generators", "segmenters", "losses", "schedules", "datasets")
+BUILTIN_DISTRIBUTION = "skinbench"
+"""The distribution of the built-in plugins: their component names cannot be taken over by another plugin."""
+
+
+class ReservedNameError(PluginError):
+    """A plugin tried to register a name a built-in already has; the built-in keeps it."""
 
 
 def singular(kind: str) -> str:
@@ -72,6 +78,13 @@ class Registry:
                 f"{component.name!r}: use letters, digits, '-', '_' and '.' only"
             )
         existing = self._items[component.kind].get(component.name)
+        if existing is not None and existing.distribution == BUILTIN_DISTRIBUTION != component.distribution:
+            raise ReservedNameError(
+                f"{singular(component.kind)} name {component.name!r} belongs to the built-in plugin "
+                f"{existing.plugin!r} ({BUILTIN_DISTRIBUTION}); plugin {component.plugin!r} (distribution "
+                f"{component.distribution or 'unknown'}) cannot replace it, so its {component.name!r} was not "
+                "registered: give it another name"
+            )
         key = (component.kind, component.name)
         if existing is not None or key in self._clashes:
             owners = self._clashes.setdefault(key, [existing.plugin] if existing else [])

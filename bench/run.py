@@ -3,6 +3,7 @@ record, prepare, obtain generators, train, score, record."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -14,14 +15,16 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from bench import checkpoints, config as configuration, distributed
-from bench.build import build_component, build_segmenter, load_dataset, resolve_device, seed_everything, select_training
+from bench.build import (build_component, build_segmenter, check_segmenter, load_dataset, resolve_device,
+                         seed_everything, select_training)
 from bench.components import Generator
 from bench.config import RunConfig, RunOptions
 from bench.data.prepare import Prepared, prepare
-from bench.data.source import Split
+from bench.data.source import Dataset, Split
 from bench.errors import ConfigError
 from bench.evaluate import curve_point, predict_probabilities, score_probabilities
-from bench.generators import cache_message, generator_identity, obtain, plugin_version
+from bench.locks import run_lock
+from bench.generators import cache_message, code_hash, generator_identity, obtain, plugin_version
 from bench.plots import run_plots
 from bench.plugins import PluginHost
 from bench.records import (RESULTS, Scores, environment, normalise, plugin_versions, run_dir, run_record,
@@ -81,7 +84,8 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
     device = distributed.start(world, resolve_device(opts.device))
     ctx = Context(host, opts, config, device, world, reporter or SilentReporter(), log, run_dir(opts.out, config))
     try:
-        return _steps(ctx, t_start)
+        with run_lock(ctx.folder) if world.main else contextlib.nullcontext():
+            return _steps(ctx, t_start)
     finally:
         distributed.stop(world)
 
@@ -90,10 +94,10 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     config = ctx.config
     seed_everything(config.seed)
     model = build_segmenter(ctx.host, config.seg, config.channels, config.width, config.weights)  # fails fast
-    data = open_data(ctx)
-    gen_ids = [generator_identity(config.generator_config(g), data.fingerprints["train"],
-                                  plugin_version(ctx.host, g)) for g in config.gen]
-    ident = configuration.identity(config.as_record(), data.fingerprints, gen_ids or None)
+    check_segmenter(ctx.host, model, config.seg, config.channels, config.size)
+    data = open_data(ctx.host, config)
+    ctx.runtime.update({"train_split": "train", "test_split": data.test.name, "test_split_reason": data.test_why})
+    ident = identify(ctx.host, config, data)
     finished = finished_record(ctx, ident)
     if finished is not None:
         return finished
@@ -109,19 +113,31 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     return write_record(ctx, ident, scores, history, gen_info, data)
 
 
-def open_data(ctx: Context) -> Data:
-    """The training split (after ``--exclude`` and ``--subset``) and the split scored, with fingerprints."""
-    config = ctx.config
-    train_ds = load_dataset(ctx.host, config.data, "--data")
-    test_ds = load_dataset(ctx.host, config.test, "--test") if config.test != config.data else train_ds
+def open_data(host: PluginHost, config: RunConfig, datasets: dict[str, Dataset] | None = None) -> Data:
+    """The training split (after ``--exclude`` and ``--subset``) and the split scored, with fingerprints.
+
+    ``datasets`` caches opened datasets by spec (a sweep opens each once, so its fingerprints are computed once).
+    """
+    datasets = {} if datasets is None else datasets
+    for spec, option in ((config.data, "--data"), (config.test, "--test")):
+        if spec not in datasets:
+            datasets[spec] = load_dataset(host, spec, option)
+    train_ds, test_ds = datasets[config.data], datasets[config.test]
     if "train" not in train_ds.splits:
         raise ConfigError(f"--data {config.data}: has no 'train' split to train on (it has: "
-                          f"{', '.join(train_ds.splits) or 'none'}); pass a dataset with a train split, and score "
-                          "a flat folder with --test")
+                          f"{', '.join(train_ds.splits) or 'none'}). A flat images/ + masks/ folder can only be "
+                          "scored (--test folder:ROOT); to train on one, arrange it as ROOT/train/{images,masks} "
+                          "and ROOT/test/{images,masks} (or ROOT/val/...)")
     train = select_training(train_ds.split("train"), config.exclude, config.subset, config.subset_seed)
     test_name, test_why = test_ds.test_split()
-    ctx.runtime.update({"train_split": "train", "test_split": test_name, "test_split_reason": test_why})
     return Data(train, test_ds.split(test_name), test_why, train_ds.spec, test_ds.spec)
+
+
+def identify(host: PluginHost, config: RunConfig, data: Data) -> dict[str, Any]:
+    """The run's identity: its settings, the data's fingerprints and each generator's seedless identity."""
+    gen_ids = [generator_identity(config.generator_config(g), data.fingerprints["train"], plugin_version(host, g),
+                                  code_hash(host, g)) for g in config.gen]
+    return configuration.identity(config.as_record(), data.fingerprints, gen_ids or None)
 
 
 def finished_record(ctx: Context, ident: dict[str, Any]) -> dict[str, Any] | None:
@@ -251,6 +267,14 @@ def write_record(ctx: Context, ident: dict[str, Any], scores: Scores, history: l
     runtime = {"device": str(ctx.device), **ctx.runtime}
     record = run_record(ctx.config, ident, runtime, scores, history, gen_info, env, plugin_versions(ctx.host),
                         data.fingerprints, ctx.timings)
+    host, config = ctx.host, ctx.config
+    record["components"] = {
+        "segmenter": host.provenance("segmenters", config.seg_spec.name),
+        "loss": host.provenance("losses", config.loss), "schedule": host.provenance("schedules", config.schedule),
+        "generators": [host.provenance("generators", g) for g in config.gen],
+        "data": host.provenance("datasets", config.data_spec.name),
+        "test": host.provenance("datasets", config.test_spec.name),
+    }
     record["plots"] = [f"plots/{name}" for name in run_plots(record, ctx.folder / "plots")]
     write_json(ctx.folder / "config.json", {**ctx.config.as_record(), "identity": ident["hash"]})
     write_json(ctx.folder / "env.json", env)

@@ -23,7 +23,7 @@ from bench.config import RunOptions
 from bench.errors import ConfigError
 from bench.options import cast_setting, split_run_options
 from bench.plugins import PluginHost
-from bench.records import RESULTS, run_dir, write_json
+from bench.records import RESULTS, normalise, run_dir, write_json
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,29 +122,46 @@ def run_arguments(cell: dict[str, Any], seed: int, out: Path, nproc: int) -> lis
     return args
 
 
-def run_folder(host: PluginHost, cell: dict[str, Any], seed: int, out: Path, nproc: int) -> Path:
-    """Where ``bench run`` will write this cell's record (the same folder it computes itself)."""
+def run_folder(host: PluginHost, cell: dict[str, Any], seed: int, out: Path, nproc: int,
+               datasets: dict[str, Any] | None = None) -> tuple[Path, str]:
+    """Where ``bench run`` will write this cell's record (the same folder it computes itself), and the identity
+    its record must have to count as done."""
+    from bench.run import identify, open_data
+
     own, overrides = split_run_options(cell)
     opts = RunOptions(**{**own, "seed": seed, "out": out, "gen": str(own.get("gen", "none")), "overrides": overrides})
-    return run_dir(out, configuration.build(host, opts, nproc=nproc))
+    config = configuration.build(host, opts, nproc=nproc)
+    return run_dir(out, config), identify(host, config, open_data(host, config, datasets))["hash"]
 
 
-def finished(folder: Path) -> bool:
+def finished(folder: Path, identity: str | None = None) -> bool:
+    """Whether ``folder`` holds a finished record (of the run with ``identity``, when given: a record of other
+    data or settings is stale, and the run is submitted again; it then refuses, naming what changed)."""
     try:
-        return json.loads((folder / RESULTS).read_text()).get("status") == "finished"
-    except (OSError, ValueError):
+        record = json.loads((folder / RESULTS).read_text())
+        if record.get("status") != "finished":
+            return False
+        return identity is None or normalise(record)["identity"]["hash"] == identity
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
+
+
+def done(entry: dict[str, Any]) -> bool:
+    """Whether a sweep entry's run has a finished record of the same run."""
+    return finished(Path(entry["folder"]), entry.get("identity"))
 
 
 def expand(host: PluginHost, grid: Grid, out: Path, base: dict[str, Any], seeds: list[int] | None,
            nproc: int) -> list[dict[str, Any]]:
     """Every run of the grid: ``{"cell", "seed", "args", "folder"}``, options in ``base`` under each cell's."""
     entries = []
+    datasets: dict[str, Any] = {}
     for cell in grid.cells:
         for seed in seeds if seeds is not None else grid.seeds:
             full = {**base, **cell}
+            folder, identity = run_folder(host, full, seed, out, nproc, datasets)
             entries.append({"cell": full, "seed": seed, "args": run_arguments(full, seed, out, nproc),
-                            "folder": str(run_folder(host, full, seed, out, nproc))})
+                            "folder": str(folder), "identity": identity})
     return entries
 
 
@@ -240,7 +257,7 @@ def submit(entries: list[dict[str, Any]], folder: Path, options: ExecutorOptions
     leaders: dict[str, str] = {}
     running: list[Any] = []
     for entry in entries:
-        if finished(Path(entry["folder"])):
+        if done(entry):
             entry["job"] = None
             continue
         if options.kind == "slurm":
@@ -282,7 +299,7 @@ def load(folder: Path) -> list[dict[str, Any]]:
 
 def state_of(entry: dict[str, Any]) -> tuple[str, str | None]:
     """``(state, detail)``: done, running, pending, failed (detail: the log to read) or not submitted."""
-    if finished(Path(entry["folder"])):
+    if done(entry):
         return "done", None
     job = entry.get("job")
     if not job:

@@ -69,11 +69,11 @@ def register(cli: click.Group, host_of) -> None:
         nproc = gpus_per_job if gpus_per_job > 1 else 1
         entries = sw.expand(host_of(ctx), spec, out, base, seed_list, nproc)
         folder = sw.sweep_folder(out, name or spec.name)
-        done = sum(sw.finished(Path(e["folder"])) for e in entries)
+        done = sum(sw.done(e) for e in entries)
         click.echo(f"sweep {name or spec.name}: {len(entries)} runs, {done} already done; state in {folder}")
         if dry_run:
             for e in entries:
-                mark = "done" if sw.finished(Path(e["folder"])) else "todo"
+                mark = "done" if sw.done(e) else ("stale" if sw.finished(Path(e["folder"])) else "todo")
                 click.echo(f"  [{mark}] bench {' '.join(e['args'])}")
             return
         sw.submit(entries, folder, options, log=click.echo)

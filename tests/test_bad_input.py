@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.data.archive import safe_extract
+from bench.data.archive import Limits, safe_extract
 from bench.data.images import JPEGMaskWarning, read_image
 from bench.data.prepare import prepare
 from bench.errors import DataError
@@ -148,3 +148,49 @@ def test_archive_extraction_writes_regular_members(tmp_path):
     written = safe_extract(tmp_path / "a.zip", tmp_path / "out")
     assert written == [tmp_path / "out" / "ISIC-2017_Training_Data" / "ISIC_0000000.jpg"]
     assert written[0].read_bytes() == b"jpeg bytes"
+
+
+def _zip(tmp_path, members, name="a.zip", compression=zipfile.ZIP_STORED):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for member, data in members:
+            zf.writestr(member, data)
+    (tmp_path / name).write_bytes(buf.getvalue())
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("members,limits,reason", [
+    ([("bomb.bin", b"\0" * (30 << 20))], Limits(), "expands 30.*-fold, more than the limit of 200"),
+    ([("a.txt", b"x"), ("b.txt", b"y")], Limits(max_members=1), "2 members, more than the limit of 1"),
+    ([("a.txt", b"x" * 100)], Limits(max_bytes=10), "expands to 100 bytes, more than the limit of 10"),
+    ([("d/" + "n" * 300, b"x")], Limits(), "name longer than the file system allows"),
+    ([("x", b"file"), ("x/y", b"inside")], Limits(), "'x': it is a file and also a folder"),
+    ([("same.txt", b"1"), ("same.txt", b"2")], Limits(), "'same.txt': it appears twice"),
+])
+def test_archive_extraction_refuses_bombs_long_names_conflicts_and_duplicates(tmp_path, members, limits, reason):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name it is asked to write
+        archive = _zip(tmp_path, members, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(DataError, match=reason):
+        safe_extract(archive, tmp_path / "out", limits)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [archive.name]  # nothing written
+
+
+def test_archive_extraction_never_replaces_a_users_file(tmp_path):
+    out = tmp_path / "out"
+    (out / "ISIC-2017_Training_Data").mkdir(parents=True)
+    mine = out / "ISIC-2017_Training_Data" / "ISIC_0000000.jpg"
+    mine.write_bytes(b"my own bytes")
+    (out / "notes").write_text("a file where the archive has a folder")
+    archive = _zip(tmp_path, [("ISIC-2017_Training_Data/ISIC_0000000.jpg", b"archive bytes")])
+    with pytest.raises(DataError, match="exists with other content; nothing was overwritten"):
+        safe_extract(archive, out)
+    assert mine.read_bytes() == b"my own bytes"
+    folder = _zip(tmp_path, [("notes/inside.txt", b"x")], name="b.zip")
+    with pytest.raises(DataError, match="is a file here, not a folder"):
+        safe_extract(folder, out)
+    assert (out / "notes").read_text().startswith("a file")
+    mine.write_bytes(b"archive bytes")  # the same content: extracting again is harmless
+    assert safe_extract(archive, out) == [mine]

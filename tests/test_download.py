@@ -1,6 +1,8 @@
 """bench data download: a local HTTP server on 127.0.0.1 serves small ISIC-shaped archives; a download is
 interrupted, resumed with a Range request, size-checked, extracted, and read by isic2017:ROOT."""
 
+import hashlib
+import json
 import io
 import threading
 import zipfile
@@ -85,9 +87,18 @@ def server():
     s.httpd.shutdown()
 
 
+def checksums(server, tmp_path, **wrong):
+    """A ``--checksums`` file for the stand-in archives (they are not the official ones)."""
+    table = {name: hashlib.md5(body).hexdigest() for name, body in server.files.items()}
+    path = tmp_path / "md5.json"
+    path.write_text(json.dumps({**table, **wrong}))
+    return str(path)
+
+
 def test_download_is_interrupted_resumed_checked_and_extracted(server, tmp_path):
     root = tmp_path / "isic"
-    args = ["data", "download", "isic2017", "--root", str(root), "--splits", "train,val", "--base-url", server.url]
+    args = ["data", "download", "isic2017", "--root", str(root), "--splits", "train,val", "--base-url", server.url,
+            "--checksums", checksums(server, tmp_path)]
     first = bench_cli(*args, check=False)
     assert first.returncode == 2 and "run the same command again to resume" in first.stderr
     part = root / "archives" / "ISIC-2017_Training_Data.zip.part"
@@ -99,7 +110,7 @@ def test_download_is_interrupted_resumed_checked_and_extracted(server, tmp_path)
     second = bench_cli(*args)
     assert ("ISIC-2017_Training_Data.zip", f"bytes={held}-") in server.requests  # resumed, not restarted
     assert (root / "archives" / "ISIC-2017_Training_Data.zip").stat().st_size == total
-    assert "done: use --data isic2017:" in second.stdout
+    assert "done: use --data isic2017:" in second.stdout and "MD5 verified" in second.stdout
     check = bench_cli("data", "check", f"isic2017:{root}")
     assert "train: 6 pairs, 0 bad" in check.stdout and "val: 3 pairs, 0 bad" in check.stdout
 
@@ -115,3 +126,19 @@ def test_a_missing_archive_and_an_unknown_split_are_errors_naming_them(server, t
     proc = bench_cli("data", "download", "isic2017", "--root", str(tmp_path), "--splits", "train,holdout",
                      check=False)
     assert proc.returncode == 2 and "--splits" in proc.stderr and "train,val,test" in proc.stderr
+
+
+def test_an_archive_with_the_wrong_md5_is_kept_aside_and_not_extracted(server, tmp_path):
+    root = tmp_path / "isic"
+    server.cut.clear()
+    bad = "0" * 32
+    proc = bench_cli("data", "download", "isic2017", "--root", str(root), "--splits", "val", "--base-url",
+                     server.url, "--checksums", checksums(server, tmp_path, **{"ISIC-2017_Validation_Data.zip": bad}),
+                     check=False)
+    assert proc.returncode == 2
+    assert "ISIC-2017_Validation_Data.zip: MD5 " in proc.stderr and f"differs from the expected {bad}" in proc.stderr
+    assert (root / "archives" / "ISIC-2017_Validation_Data.zip.md5-mismatch").is_file()
+    assert not (root / "ISIC-2017_Validation_Data").exists()
+    official = bench_cli("data", "download", "isic2017", "--root", str(tmp_path / "o"), "--splits", "val",
+                         "--base-url", server.url, check=False)  # the stand-ins are not the official archives
+    assert official.returncode == 2 and "differs from the expected 8d6419d942112f709894c0d82f6c9038" in official.stderr

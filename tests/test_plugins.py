@@ -86,21 +86,22 @@ def test_raising_hook_is_reported_and_other_hooks_still_register(tmp_path):
     assert "segmenter table missing" in found["half"]["errors"][0]
 
 
-def test_name_clash_names_both_plugins(tmp_path):
+def test_name_clash_between_third_party_plugins_names_both(tmp_path):
     clash = """
-    from bench.hookspecs import hookimpl
+    from bench.api import hookimpl
     @hookimpl
     def bench_register_segmenters(register):
-        register("unet", lambda in_channels, **kw: None, description="an impostor",
+        register("shared", lambda in_channels, **kw: None, description="one of two",
                  defaults={"size": "32x32", "channels": "rgb", "loss": "bce"})
     """
-    site = make_distribution(tmp_path, "bench-clash", {"clash_plugin": clash}, {"clash": "clash_plugin"})
+    site = make_distribution(tmp_path, "bench-clash", {"clash_a": clash, "clash_b": clash},
+                             {"clash-a": "clash_a", "clash-b": "clash_b"})
     found = plugins_json(env_with(site))
-    for plugin in ("clash", "unet"):  # both plugins report the clash, naming each other
-        assert "'clash' and 'unet'" in found[plugin]["errors"][0]
-    proc = bench_cli("run", "--seg", "unet", env=env_with(site), check=False)
+    for plugin in ("clash-a", "clash-b"):  # both plugins report the clash, naming each other
+        assert "'clash-a' and 'clash-b'" in found[plugin]["errors"][0]
+    proc = bench_cli("run", "--seg", "shared", env=env_with(site), check=False)
     assert proc.returncode != 0
-    assert "more than one plugin" in proc.stderr and "'clash'" in proc.stderr
+    assert "more than one plugin" in proc.stderr and "'clash-a'" in proc.stderr
 
 
 def test_allow_list_limits_what_loads(tmp_path):

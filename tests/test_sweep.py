@@ -77,15 +77,35 @@ def test_a_grid_runs_on_the_local_executor_shares_its_gan_resumes_and_renders(tm
 
 
 def test_status_names_the_log_of_a_failed_run(tmp_path):
+    from test_data import write_pairs
+
+    data = tmp_path / "data"
+    for split in ("train", "test"):
+        write_pairs(data / split / "images", data / split / "masks", 3)
+    (data / "train" / "images" / "ISIC_0000001.jpg").write_bytes(b"not an image")  # found only when decoded
     grid = tmp_path / "broken.toml"
-    grid.write_text(f'[grid]\nseg = ["unet"]\n[run]\ndata = "folder:{tmp_path / "missing"}"\nepochs = 1\n')
+    grid.write_text(f'[grid]\nseg = ["unet"]\n[run]\ndata = "folder:{data}"\nepochs = 1\n')
     out = tmp_path / "runs"
     proc = bench_cli("sweep", str(grid), "--out", str(out), check=False)
     assert proc.returncode == 1 and "1 failed (of 1)" in proc.stdout
     status = bench_cli("sweep", "status", "broken", "--out", str(out), check=False)
     assert status.returncode == 1
     log = Path(status.stdout.split("log: ")[1].split()[0])
-    assert log.is_file() and "missing" in log.read_text()
+    assert log.is_file() and "ISIC_0000001.jpg" in log.read_text()
+
+
+def test_a_sweep_never_counts_a_stale_record_as_done(tmp_path):
+    grid = tmp_path / "tiny.toml"
+    grid.write_text('[grid]\nseg = ["unet"]\n[run]\ndata = "fixture?n=16&n_test=6"\nepochs = 1\n')
+    out = tmp_path / "runs"
+    bench_cli("sweep", str(grid), "--out", str(out))
+    record_path = next(out.rglob("results.json"))
+    record = json.loads(record_path.read_text())
+    assert "1 already done" in bench_cli("sweep", str(grid), "--out", str(out), "--dry-run").stdout
+    record["identity"]["hash"] = "0" * 16  # as if trained on other data or settings
+    record_path.write_text(json.dumps(record))
+    again = bench_cli("sweep", str(grid), "--out", str(out), "--dry-run").stdout
+    assert "0 already done" in again and "[stale]" in again
 
 
 def test_slurm_jobs_wait_for_the_run_that_trains_their_generator(tmp_path):

@@ -8,6 +8,7 @@ equals what the server announced. Archives are then extracted safely (:mod:`benc
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import re
@@ -16,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Protocol
 
-from bench.data.archive import safe_extract
+from bench.data.archive import Limits, safe_extract
 from bench.errors import ConfigError, DataError
 
 #: The ISIC challenge's public bucket (https://challenge.isic-archive.com/data/#2017).
@@ -25,6 +26,15 @@ ISIC2017_ARCHIVES = {
     "train": ["ISIC-2017_Training_Data.zip", "ISIC-2017_Training_Part1_GroundTruth.zip"],
     "val": ["ISIC-2017_Validation_Data.zip", "ISIC-2017_Validation_Part1_GroundTruth.zip"],
     "test": ["ISIC-2017_Test_v2_Data.zip", "ISIC-2017_Test_v2_Part1_GroundTruth.zip"],
+}
+#: MD5 of each official archive, as three independent public ISIC 2017 loaders publish them alike.
+ISIC2017_MD5 = {
+    "ISIC-2017_Training_Data.zip": "a14a7e622c67a358797ae59abb8a0b0c",
+    "ISIC-2017_Training_Part1_GroundTruth.zip": "77fdbeb6fbec4139937224416b250f4c",
+    "ISIC-2017_Validation_Data.zip": "8d6419d942112f709894c0d82f6c9038",
+    "ISIC-2017_Validation_Part1_GroundTruth.zip": "64d3e68fa2deeb8a5e89aa8dec2efd44",
+    "ISIC-2017_Test_v2_Data.zip": "5f6a0b5e1f2972bd1f5ea02680489f09",
+    "ISIC-2017_Test_v2_Part1_GroundTruth.zip": "b1742de6bd257faca3b2b21a4aa3b781",
 }
 CHUNK = 1 << 20
 MARKER = ".bench-extracted.json"
@@ -118,10 +128,48 @@ def fetch(url: str, dest: Path, progress: Progress | None = None, timeout: float
     return dest
 
 
+def md5_of(path: Path) -> str:
+    """The MD5 of a file, read in chunks (what the archives' published checksums use)."""
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_checksums(path: Path) -> dict[str, str]:
+    """``--checksums FILE``: a JSON object of archive name -> MD5, for a mirror that repackages the archives."""
+    try:
+        table = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--checksums {path}: cannot read it ({exc}); expected a JSON object of "
+                          "archive name -> MD5") from None
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise ConfigError(f"--checksums {path}: expected a JSON object of archive name -> MD5")
+    return table
+
+
+def verify(archive: Path, checksums: dict[str, str]) -> None:
+    """Refuse an archive whose MD5 differs from the expected one: keep it aside, extract nothing, say what to do."""
+    expected = checksums.get(archive.name)
+    if expected is None:
+        raise DataError(f"{archive}: no checksum is known for it; pass --checksums FILE with its MD5")
+    got = md5_of(archive)
+    if got != expected.lower():
+        aside = archive.with_name(archive.name + ".md5-mismatch")
+        archive.replace(aside)
+        raise DataError(f"{archive.name}: MD5 {got} differs from the expected {expected}: the download is damaged "
+                        f"or not the official archive. It was kept aside as {aside} and nothing was extracted; run "
+                        "the same command to download it afresh (or, for a mirror that repackages the archives, "
+                        "pass --checksums FILE)")
+
+
 def download_isic2017(root: Path, splits: list[str], base_url: str = ISIC2017_BASE_URL,
                       progress: Progress | None = None, keep_archives: bool = True,
-                      log: Callable[[str], None] = print) -> list[Path]:
-    """Fetch and extract the archives of ``splits`` into ``root``; return the extracted folders."""
+                      log: Callable[[str], None] = print, checksums: dict[str, str] | None = None,
+                      limits: Limits = Limits()) -> list[Path]:
+    """Fetch, verify (MD5) and extract the archives of ``splits`` into ``root``; return the extracted folders."""
+    checksums = ISIC2017_MD5 if checksums is None else checksums
     root = Path(root).expanduser()
     archives = root / "archives"
     marker_path = root / MARKER
@@ -139,8 +187,9 @@ def download_isic2017(root: Path, splits: list[str], base_url: str = ISIC2017_BA
                 log(f"{name}: already downloaded and extracted")
                 continue
             archive = fetch(base + name, archives / name, progress)
-            log(f"{name}: extracting into {root}")
-            safe_extract(archive, root)
+            verify(archive, checksums)
+            log(f"{name}: MD5 verified; extracting into {root}")
+            safe_extract(archive, root, limits)
             if not folder.is_dir():
                 raise DataError(f"{archive}: extracted, but it holds no {folder.name}/ folder; "
                                 "is --base-url serving the official ISIC 2017 archives?")

@@ -17,9 +17,12 @@ import torch
 from PIL import Image
 
 from bench.data.images import JPEGMaskWarning
+from bench.integrity import array_digest, fsync_tree
 from bench.data.source import Split
+from bench.errors import BenchError
 
-PREP_VERSION = 1
+PREP_VERSION = 2
+"""2: entries carry BLAKE2b checksums of their arrays, verified on every read (1 had none)."""
 
 
 @dataclass
@@ -58,18 +61,50 @@ def resize_pair(image: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> t
     return img, m.astype(np.uint8)
 
 
+def _read_entry(folder: Path, split: Split) -> Prepared | None:
+    """The cached arrays if they are whole and match their checksums; otherwise warn, remove the entry, and
+    return ``None`` so that it is rebuilt from the images."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        images = np.load(folder / "images.npy", allow_pickle=False)
+        masks = np.load(folder / "masks.npy", allow_pickle=False)
+        sums = meta["checksums"]
+        problem = None
+        if array_digest(images) != sums["images"]:
+            problem = "images.npy does not match its checksum"
+        elif array_digest(masks) != sums["masks"]:
+            problem = "masks.npy does not match its checksum"
+        elif len(meta["ids"]) != len(images) or len(images) != len(masks):
+            problem = "its arrays and ids disagree in length"
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+        problem = f"it cannot be read ({type(exc).__name__}: {exc})"
+    if problem is None:
+        return Prepared(meta["ids"], torch.from_numpy(images), torch.from_numpy(masks),
+                        [tuple(s) for s in meta["original_sizes"]], split.fingerprint(), True)
+    warnings.warn(f"prepared-data cache entry {folder} is damaged ({problem}); rebuilding it from the images",
+                  CacheWarning, stacklevel=3)
+    shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
+def unwritable_cache(folder: Path, exc: OSError) -> BenchError:
+    """One line for a cache entry that could not be written (disk full, read-only): where, and what to do."""
+    return BenchError(f"{folder}: cannot write this cache entry ({exc.strerror or exc}); free some space there or "
+                      "set BENCH_CACHE_DIR to a writable folder with room")
+
+
+class CacheWarning(UserWarning):
+    """A cache entry failed its check and was rebuilt."""
+
+
 def prepare(split: Split, size: tuple[int, int], workers: int | None = None) -> Prepared:
     """Decode, check and resize every pair of ``split`` once; later calls load the cached arrays."""
     key = hashlib.sha256(f"{split.fingerprint()}|{size}|v{PREP_VERSION}".encode()).hexdigest()[:20]
     folder = cache_root() / "prepared" / key
     if (folder / "meta.json").exists():
-        meta = json.loads((folder / "meta.json").read_text())
-        images = np.load(folder / "images.npy", allow_pickle=False)
-        masks = np.load(folder / "masks.npy", allow_pickle=False)
-        return Prepared(
-            meta["ids"], torch.from_numpy(images), torch.from_numpy(masks),
-            [tuple(s) for s in meta["original_sizes"]], split.fingerprint(), True,
-        )
+        cached = _read_entry(folder, split)
+        if cached is not None:
+            return cached
 
     n = len(split)
     h, w = size
@@ -97,18 +132,26 @@ def prepare(split: Split, size: tuple[int, int], workers: int | None = None) -> 
         warnings.warn(f"{len(jpeg)} JPEG mask(s) in split {split.name!r} are lossy and were thresholded at 127 "
                       f"(first: {jpeg[0]}); save masks as PNG to avoid it", JPEGMaskWarning, stacklevel=2)
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
+    except OSError as exc:
+        raise unwritable_cache(folder, exc) from None
     try:
         np.save(tmp / "images.npy", images, allow_pickle=False)
         np.save(tmp / "masks.npy", masks, allow_pickle=False)
         meta = {"ids": split.ids(), "original_sizes": original, "size": list(size),
-                "fingerprint": split.fingerprint(), "version": PREP_VERSION}
+                "fingerprint": split.fingerprint(), "version": PREP_VERSION,
+                "checksums": {"images": array_digest(images), "masks": array_digest(masks)}}
         (tmp / "meta.json").write_text(json.dumps(meta))
+        fsync_tree(tmp)
         try:
             os.rename(tmp, folder)
         except OSError:  # another process prepared the same split first: theirs is identical
             shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise unwritable_cache(folder, exc) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -44,7 +44,7 @@ def state_digest(state: Any) -> str:
         elif torch.is_tensor(value):
             t = value.detach().cpu().contiguous()
             h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         else:
             h.update(repr(value).encode())
 

@@ -284,11 +284,11 @@ def _read_records(root: Path, name: str, problem) -> tuple[list[dict[str, Any]],
 
 def _results_problem(record: dict[str, Any]) -> str | None:
     """Why a ``results.json`` cannot be shown (``None`` when it can): every field a table reads, with its type."""
+    if record.get("status", "finished") != "finished":
+        return "run did not finish"
     missing = [k for k in ("schema", "run", "summary", "per_image", "histogram") if k not in record]
     if missing:
         return f"incomplete record (missing {', '.join(missing)})"
-    if record.get("status", "finished") != "finished":
-        return "run did not finish"
     run, summary, histogram = record["run"], record["summary"], record["histogram"]
     if not isinstance(run, dict) or not isinstance(summary, dict) or not isinstance(histogram, dict):
         return "malformed record (run, summary and histogram must be objects)"

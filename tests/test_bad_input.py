@@ -160,7 +160,7 @@ def _zip(tmp_path, members, name="a.zip", compression=zipfile.ZIP_STORED):
 
 
 @pytest.mark.parametrize("members,limits,reason", [
-    ([("bomb.bin", b"\0" * (30 << 20))], Limits(), "expands 30.*-fold, more than the limit of 200"),
+    ([("bomb.bin", b"\0" * (30 << 20))], Limits(), "expands [0-9]+-fold, more than the limit of 200"),
     ([("a.txt", b"x"), ("b.txt", b"y")], Limits(max_members=1), "2 members, more than the limit of 1"),
     ([("a.txt", b"x" * 100)], Limits(max_bytes=10), "expands to 100 bytes, more than the limit of 10"),
     ([("d/" + "n" * 300, b"x")], Limits(), "name longer than the file system allows"),

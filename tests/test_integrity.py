@@ -110,7 +110,7 @@ def test_a_segmenter_that_cannot_take_the_size_fails_before_any_data_work(tmp_pa
 
     bench_register(Plugin(), name="bad-factories")
     proc = bench_main("run", "--seg", "two-out", check=False)
-    assert "segmenter 'two-out' from plugin 'bad-factories': maps (1, 3, 32, 32) to (1, 2, 32, 32)" in proc.stderr
+    assert "segmenter 'two-out' from plugin 'bad-factories': maps (1, 3, 48, 64) to (1, 2, 48, 64)" in proc.stderr
     proc = bench_main("run", "--seg", "not-a-module", check=False)
     assert "its factory returned str, not a torch.nn.Module" in proc.stderr
 
@@ -169,11 +169,11 @@ def test_data_check_finds_near_copies_across_splits_and_writes_an_exclude_file(t
 
     root = tmp_path / "d"
     ids = write_pairs(root / "train" / "images", root / "train" / "masks", 4, size=(48, 64))
-    write_pairs(root / "test" / "images", root / "test" / "masks", 2, size=(48, 64), prefix="TEST_")
-    copy = Image.open(root / "train" / "images" / f"{ids[2]}.jpg").resize((96, 128))  # resized and re-encoded
+    write_pairs(root / "test" / "images", root / "test" / "masks", 1, size=(48, 64), prefix="TEST_")
+    copy = Image.open(root / "train" / "images" / f"{ids[2]}.jpg").resize((128, 96))  # resized and re-encoded
     copy.save(root / "test" / "images" / "TEST_00.jpg", quality=80)
-    Image.open(root / "test" / "masks" / "TEST_00_segmentation.png").resize((96, 128)).save(
-        root / "test" / "masks" / "TEST_00_segmentation.png")
+    Image.open(root / "train" / "masks" / f"{ids[2]}_segmentation.png").resize(
+        (128, 96), Image.Resampling.NEAREST).save(root / "test" / "masks" / "TEST_00_segmentation.png")
     out = tmp_path / "near.txt"
     proc = bench_main("data", "check", f"folder:{root}", "--exclude-out", str(out))
     assert "near-duplicates across splits (thumbnail correlation >= 0.95): 1" in proc.stdout

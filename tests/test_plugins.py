@@ -151,6 +151,6 @@ def test_leaderboard_skips_incomplete_and_unfinished_records(tmp_path):
     (tmp_path / "b" / "results.json").write_text(json.dumps({"schema": 1, "run": {}, "summary": {}, "per_image": [],
                                                               "status": "running"}))
     proc = bench_cli("leaderboard", "--runs", str(tmp_path))
-    assert "a/results.json: skipped, incomplete record (missing summary, per_image)" in proc.stderr
+    assert "a/results.json: skipped, incomplete record (missing summary, per_image, histogram)" in proc.stderr
     assert "b/results.json: skipped, run did not finish" in proc.stderr
     assert "No finished runs found." in proc.stdout

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.components import Phase
 from bench.data import channels
 from bench.data.source import Dataset, Split, SubsetSplit
 from bench.data.spec import parse_spec
@@ -37,7 +38,11 @@ def load_dataset(host: Any, text: str, option: str) -> Dataset:
     """The dataset a ``NAME[:ARG][?k=v]`` spec names (``option`` is the flag to blame in errors)."""
     spec = parse_spec(text, option)
     component = host.registry.get("datasets", spec.name)
-    return build_component(component, spec.arg, **spec.options)
+    dataset = build_component(component, spec.arg, **spec.options)
+    if not isinstance(dataset, Dataset):
+        raise BenchError(f"dataset {spec.name!r} from plugin {component.plugin!r}: its factory returned "
+                         f"{type(dataset).__name__}, not a bench.api.Dataset")
+    return dataset
 
 
 def build_segmenter(host: Any, seg: str, channel_set: str, width: float, weights: str | None = None) -> torch.nn.Module:
@@ -73,6 +78,23 @@ def check_segmenter(host: Any, model: Any, seg: str, channel_set: str, size: tup
         got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
         raise BenchError(f"{who}: maps {shape} to {got}; a segmenter must return logits (B, 1, H, W)")
     return model
+
+
+def build_loss_and_phases(host: Any, loss: str, schedule: str, config: Any) -> tuple[Any, list[Phase]]:
+    """The loss function and the schedule's phases, checked: a factory returning something else is an error
+    naming its plugin, before any data work."""
+    loss_component = host.registry.get("losses", loss)
+    loss_fn = build_component(loss_component)
+    if not callable(loss_fn):
+        raise BenchError(f"loss {loss!r} from plugin {loss_component.plugin!r}: its factory returned "
+                         f"{type(loss_fn).__name__}, not a function loss(logits, target)")
+    sched = host.registry.get("schedules", schedule)
+    phases = build_component(sched, config)
+    if not isinstance(phases, list) or not phases or not all(
+            isinstance(p, Phase) and isinstance(p.epochs, int) and p.epochs >= 0 for p in phases):
+        raise BenchError(f"schedule {schedule!r} from plugin {sched.plugin!r}: its factory must return a non-empty "
+                         f"list of bench.api.Phase with epochs >= 0, got {phases!r:.120}")
+    return loss_fn, phases
 
 
 def build_component(component: Component, *args: Any, **kwargs: Any) -> Any:

@@ -96,7 +96,8 @@ def register(cli: click.Group, host_of) -> None:
         if exclude_out is not None:
             from bench.records import atomic_write_bytes
 
-            train = sorted({p.id_a if p.split_a == "train" else p.id_b for p in pairs if "train" in (p.split_a, p.split_b)})
+            train = sorted({p.id_a if p.split_a == "train" else p.id_b
+                            for p in pairs if "train" in (p.split_a, p.split_b)})
             atomic_write_bytes(exclude_out, ("# training images with a near-copy in another split "
                                              f"({dataset.spec}, threshold {duplicate_threshold:g})\n"
                                              + "".join(f"{i}\n" for i in train)).encode())

@@ -88,12 +88,16 @@ def build_generator(component: Component, config: dict[str, Any], seed: int) -> 
     h, w = (int(v) for v in config["size"].split("x"))
     try:
         with torch.random.fork_rng(devices=[]):  # a factory that seeds torch must not move the run's RNG
-            return component.factory(size=(h, w), width=config["width"], lr=config["lr"], seed=seed)
+            gen = component.factory(size=(h, w), width=config["width"], lr=config["lr"], seed=seed)
     except BenchError:
         raise
     except Exception as exc:
         raise BenchError(f"generator {component.name!r} from plugin {component.plugin!r} failed to build: "
                          f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(gen, Generator):
+        raise BenchError(f"generator {component.name!r} from plugin {component.plugin!r}: its factory returned "
+                         f"{type(gen).__name__}, not a bench.api.Generator")
+    return gen
 
 
 def obtain(

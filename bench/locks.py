@@ -12,7 +12,7 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from bench.data.prepare import cache_root
+from bench.data.prepare import cache_root, unwritable_cache
 from bench.errors import ConfigError
 
 
@@ -25,7 +25,10 @@ def run_lock(folder: Path) -> Iterator[None]:
     """
     key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:20]
     path = cache_root() / "locks" / f"{key}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unwritable_cache(path.parent, exc) from None
     owner = path.with_suffix(".owner")
     lock = FileLock(str(path))
     try:

@@ -15,9 +15,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from bench import checkpoints, config as configuration, distributed
-from bench.build import (build_component, build_segmenter, check_segmenter, load_dataset, resolve_device,
+from bench.build import (build_loss_and_phases, build_segmenter, check_segmenter, load_dataset, resolve_device,
                          seed_everything, select_training)
-from bench.components import Generator
+from bench.components import Generator, Phase
 from bench.config import RunConfig, RunOptions
 from bench.data.prepare import Prepared, prepare
 from bench.data.source import Dataset, Split
@@ -95,6 +95,7 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     seed_everything(config.seed)
     model = build_segmenter(ctx.host, config.seg, config.channels, config.width, config.weights)  # fails fast
     check_segmenter(ctx.host, model, config.seg, config.channels, config.size)
+    loss_fn, phases = build_loss_and_phases(ctx.host, config.loss, config.schedule, config)
     data = open_data(ctx.host, config)
     ctx.runtime.update({"train_split": "train", "test_split": data.test.name, "test_split_reason": data.test_why})
     ident = identify(ctx.host, config, data)
@@ -104,7 +105,7 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     with distributed.main_first(ctx.world):
         real, test, gan_real = prepare_data(ctx, data)
         generators, gen_info = obtain_generators(ctx, gan_real)
-    network_model, state, history = train(ctx, model, real, test, generators, ident)
+    network_model, state, history = train(ctx, model, loss_fn, phases, real, test, generators, ident)
     if not ctx.world.main:
         return {"_path": None, "rank": ctx.world.rank}
     scores = score(ctx, network_model, test, data.test)
@@ -194,8 +195,9 @@ def obtain_generators(ctx: Context, gan_real: Prepared | None) -> tuple[list[Gen
     return generators, infos
 
 
-def train(ctx: Context, model: torch.nn.Module, real: Prepared, test: Prepared, generators: list[Generator],
-          ident: dict[str, Any]) -> tuple[torch.nn.Module, TrainState, list[dict[str, Any]]]:
+def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase], real: Prepared, test: Prepared,
+          generators: list[Generator], ident: dict[str, Any]
+          ) -> tuple[torch.nn.Module, TrainState, list[dict[str, Any]]]:
     """Train through the schedule's phases, checkpointing every epoch and resuming from the last one."""
     config, device, world = ctx.config, ctx.device, ctx.world
     model = model.to(device)
@@ -206,8 +208,6 @@ def train(ctx: Context, model: torch.nn.Module, real: Prepared, test: Prepared, 
     network: torch.nn.Module = model
     if world.distributed:
         network = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    loss_fn = build_component(ctx.host.registry.get("losses", config.loss))
-    phases = build_component(ctx.host.registry.get("schedules", config.schedule), config)
     state = TrainState(model, torch.optim.Adam(model.parameters(), lr=config.lr))
     latest = ctx.folder / "checkpoints" / checkpoints.LATEST
     mark = checkpoints.stamp(ident, config.seed)

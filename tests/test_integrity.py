@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bench import checkpoints
-from bench.api import SegmenterMeta, hookimpl
+from bench.api import ScheduleMeta, SegmenterMeta, hookimpl
 from bench.build import load_dataset
 from bench.data.prepare import CacheWarning, cache_root, prepare
 from bench.errors import BenchError
@@ -198,3 +198,73 @@ def test_data_check_finds_the_known_near_copies_in_real_isic_2017(isic, tmp_path
                        ("ISIC_0015313", "ISIC_0000215"), ("ISIC_0014946", "ISIC_0000157")):
         assert f"train/{train} ~ val/{val}" in proc.stdout
         assert train in out.read_text().split()
+
+
+def test_factories_returning_the_wrong_thing_and_crashing_hooks_are_named(bench_register):
+    class Plugin:
+        @hookimpl
+        def bench_register_losses(self, register):
+            register("not-callable", lambda: 42)
+
+        @hookimpl
+        def bench_register_schedules(self, register):
+            register("empty", lambda config: [], meta=ScheduleMeta(needs_generator=False))
+
+        @hookimpl
+        def bench_register_generators(self, register):
+            register("not-a-generator", lambda **kw: object())
+
+    bench_register(Plugin(), name="wrong-returns")
+    proc = bench_main("run", "--loss", "not-callable", check=False)
+    assert "loss 'not-callable' from plugin 'wrong-returns': its factory returned int" in proc.stderr
+    proc = bench_main("run", "--schedule", "empty", check=False)
+    assert "schedule 'empty' from plugin 'wrong-returns': its factory must return a non-empty list" in proc.stderr
+    proc = bench_main("run", "--gen", "not-a-generator", "--data", TINY, "--gan-epochs", "1", check=False)
+    assert "its factory returned object, not a bench.api.Generator" in proc.stderr
+
+    class Interrupting:
+        @hookimpl
+        def bench_register_losses(self, register):
+            raise KeyboardInterrupt
+
+    with pytest.raises(RuntimeError, match="hook bench_register_losses raised: KeyboardInterrupt"):
+        bench_register(Interrupting(), name="interrupting")
+
+
+def test_outputs_and_inputs_that_cannot_work_fail_before_anything_trains(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    proc = bench_main("run", "--out", str(tmp_path / "a-file"), check=False)
+    assert proc.returncode == 2 and "--out" in proc.stderr and "is a file; expected a folder" in proc.stderr
+    ids = load_dataset(get_host(), TINY, "--data").split("train").ids()
+    (tmp_path / "all.txt").write_text("\n".join(ids))
+    proc = bench_main("run", "--data", TINY, "--exclude", str(tmp_path / "all.txt"), "--out", str(tmp_path / "r"),
+                      check=False)
+    assert proc.returncode == 2 and "removes every training pair" in proc.stderr
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "a-file"))  # a cache that cannot be written
+    proc = bench_main("run", "--data", TINY, "--out", str(tmp_path / "r"), check=False)
+    assert proc.returncode == 2 and "cannot write this cache entry" in proc.stderr and "BENCH_CACHE_DIR" in proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_generators_cache_key_changes_with_its_source(tmp_path, bench_register):
+    import importlib.util
+
+    from bench.generators import code_hash
+
+    module = tmp_path / "versioned_gan.py"
+    module.write_text("from bench_plugins.dcgan import build_dcgan\n\ndef factory(**kw):\n    return build_dcgan(**kw)\n")
+    spec = importlib.util.spec_from_file_location("versioned_gan", module)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+
+    class Plugin:
+        @hookimpl
+        def bench_register_generators(self, register):
+            register("versioned", loaded.factory)
+
+    bench_register(Plugin(), name="versioned-plugin")
+    host = get_host()
+    before = code_hash(host, "versioned")
+    assert before and code_hash(host, "versioned") == before
+    module.write_text(module.read_text() + "# a changed line, same plugin version\n")
+    assert code_hash(host, "versioned") != before

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench import checkpoints
 from bench.errors import TrainingError
 from bench.hookspecs import hookimpl
 from conftest import bench_cli
@@ -69,15 +70,15 @@ def test_resume_with_another_configuration_or_data_is_refused_unless_forced(tmp_
     folder = Path(path).parent
     (folder / "results.json").unlink()  # as if the run had died after its last checkpoint
     checkpoint = folder / "checkpoints" / "latest.pt"
-    saved = torch.load(checkpoint, weights_only=True)
-    torch.save(dict(saved, seed="5"), checkpoint)
+    saved = checkpoints.load(checkpoint)  # rewritten with checkpoints.save: a valid checkpoint of another run
+    checkpoints.save(checkpoint, dict(saved, seed="5"))
     proc = bench_cli(*args, check=False)
     assert proc.returncode == 2 and "cannot resume" in proc.stderr and "seed: 5 -> 0" in proc.stderr
     settings = json.loads(saved["settings"])
-    torch.save(dict(saved, identity="0" * 16, settings=json.dumps({**settings, "lr": 0.1})), checkpoint)
+    checkpoints.save(checkpoint, dict(saved, identity="0" * 16, settings=json.dumps({**settings, "lr": 0.1})))
     proc = bench_cli(*args, check=False)
     assert proc.returncode == 2 and "lr: 0.1 -> 0.0003" in proc.stderr
-    torch.save(saved, checkpoint)
+    checkpoints.save(checkpoint, saved)
     mask = tmp_path / "data" / "train" / "masks" / "ISIC_0000003_segmentation.png"
     mask.write_bytes((tmp_path / "data" / "train" / "masks" / "ISIC_0000004_segmentation.png").read_bytes())
     proc = bench_cli(*args, check=False)

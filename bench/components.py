@@ -70,7 +70,6 @@ class OptionsMeta:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-Meta = SegmenterMeta | ScheduleMeta | GeneratorMeta | OptionsMeta
 META_TYPES: dict[str, type] = {"segmenters": SegmenterMeta, "schedules": ScheduleMeta,
                                "generators": GeneratorMeta, "losses": OptionsMeta, "datasets": OptionsMeta}
 
@@ -87,7 +86,7 @@ def meta_from(kind: str, meta: Any, defaults: Mapping[str, Any] | None) -> Any:
         return meta
     given = dict(defaults or {})
     names = [f.name for f in fields(cls)]
-    if "options" in names and cls is not SegmenterMeta:
+    if "options" in names:
         own = {k: given.pop(k) for k in [n for n in names if n != "options"] if k in given}
         return cls(**own, options=given)
     missing = [f.name for f in fields(cls) if f.name not in given and f.default is MISSING

@@ -121,10 +121,6 @@ class RunConfig:
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
 
-    @property
-    def in_channels(self) -> int:
-        return channels.channel_count(self.channels)
-
     def as_record(self) -> dict[str, Any]:
         """The record's ``run`` section: JSON values, the same keys records have always had."""
         return {

@@ -12,9 +12,7 @@ import inspect
 import pickle
 import warnings
 import json
-import os
 import shutil
-import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -23,10 +21,10 @@ from typing import Any
 import torch
 
 from bench.components import Generator
-from bench.data.prepare import CacheWarning, Prepared, cache_root, unwritable_cache
+from bench.data.prepare import CacheWarning, Prepared, cache_root
 from bench.data.spec import format_size
 from bench.errors import BenchError
-from bench.integrity import file_digest, fsync_tree
+from bench.integrity import file_digest, store_entry
 from bench.locks import entry_lock
 from bench.plugins import PluginHost
 from bench.registry import Component
@@ -164,25 +162,11 @@ def _train(gen: Generator, component: Component, info: dict[str, Any], config: d
 
 def _store(folder: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
     """Write the entry into a temporary folder, then rename it into place (atomic for readers)."""
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    except OSError as exc:
-        raise unwritable_cache(folder, exc) from None
-    try:
+    def write(tmp: Path) -> None:
         torch.save(state, tmp / "state.pt")
         (tmp / "meta.json").write_text(json.dumps({**meta, "checksum": file_digest(tmp / "state.pt")}, indent=2))
-        fsync_tree(tmp)
-        try:
-            os.rename(tmp, folder)
-        except OSError:  # trained concurrently by another process: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise unwritable_cache(folder, exc) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    store_entry(folder, write)
 
 
 def entry_folder(info: dict[str, Any]) -> Path | None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from bench.errors import BenchError
 
 
 def array_digest(array: np.ndarray) -> str:
@@ -50,6 +54,36 @@ def state_digest(state: Any) -> str:
 
     visit(state)
     return h.hexdigest()
+
+
+def unwritable_cache(folder: Path, exc: OSError) -> BenchError:
+    """One line for a cache entry that could not be written (disk full, read-only): where, and what to do."""
+    return BenchError(f"{folder}: cannot write this cache entry ({exc.strerror or exc}); free some space there or "
+                      "set BENCH_CACHE_DIR to a writable folder with room")
+
+
+def store_entry(folder: Path, write: Callable[[Path], None]) -> None:
+    """Let ``write(tmp)`` fill a temporary folder beside ``folder``, fsync it, and rename it into place, so that
+    readers see a whole entry or none. If another process stored the same entry first, theirs is kept (it is
+    the same content: entries are keyed by what they hold). Nothing is left behind on failure."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as exc:
+        raise unwritable_cache(folder, exc) from None
+    try:
+        write(tmp)
+        fsync_tree(tmp)
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # stored concurrently by another process: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise unwritable_cache(folder, exc) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def fsync_tree(folder: Path) -> None:

@@ -62,13 +62,14 @@ def _suffix(settings: dict[str, Any], keys: list[str]) -> str:
     return md(" (" + ", ".join(f"{k} {_show(settings[k])}" for k in keys) + ")") if keys else ""
 
 
-def _differing(records: list[dict[str, Any]], keys: set[str] | None, derived: bool) -> list[str]:
-    """Settings (in first-seen order) that take more than one value among the records that have them."""
+def _differing(records: list[dict[str, Any]], derived: bool) -> list[str]:
+    """Settings (in first-seen order) that take more than one value among the records that have them: the
+    configuration's (``derived=False``) or the content hashes (``derived=True``)."""
     order: dict[str, None] = {}
     values: dict[str, set[str]] = defaultdict(set)
     for record in records:
         for key, value in record["identity"]["settings"].items():
-            if key in LABELLED or (key in DERIVED) != derived or (keys is not None and key not in keys):
+            if key in LABELLED or (key in DERIVED) != derived:
                 continue
             order.setdefault(key)
             values[key].add(repr(value))
@@ -90,11 +91,11 @@ def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, A
     for record, (row, col) in zip(records, base):
         by_row[row].append(record)
         by_cell[(row, col)].append(record)
-    row_keys = {row: [k for k in _differing(rs, None, False) if k not in ignore and axis_of(k) == "row"]
+    row_keys = {row: [k for k in _differing(rs, False) if k not in ignore and axis_of(k) == "row"]
                 for row, rs in by_row.items()}
     col_keys: dict[str, list[str]] = defaultdict(list)
     for (_, col), rs in by_cell.items():
-        for k in _differing(rs, None, False):
+        for k in _differing(rs, False):
             if k not in ignore and axis_of(k) == "column" and k not in col_keys[col]:
                 col_keys[col].append(k)
 
@@ -105,23 +106,25 @@ def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, A
     labels = label()
     clashes = _clashes(records, labels)
     if clashes:  # same settings, other data or generator weights: name the content hashes too
-        for (row, col), rs in clashes.items():
-            for k in _differing(rs, None, True):
-                if k not in ignore:
-                    target = col_keys[base[records.index(rs[0])][1]] if axis_of(k) == "column" \
-                        else row_keys[base[records.index(rs[0])][0]]
-                    if k not in target:
-                        target.append(k)
+        for members in clashes.values():
+            row, col = base[members[0]]
+            for k in _differing([records[i] for i in members], True):
+                target = col_keys[col] if axis_of(k) == "column" else row_keys[row]
+                if k not in ignore and k not in target:
+                    target.append(k)
         labels = label()
-    return [(row + f" [{r['identity']['hash'][:8]}]" if (row, col) in _clashes(records, labels) else row, col)
+        clashes = _clashes(records, labels)
+    return [(row + f" [{r['identity']['hash'][:8]}]" if (row, col) in clashes else row, col)
             for r, (row, col) in zip(records, labels)]
 
 
-def _clashes(records: list[dict[str, Any]], labels: list[tuple[str, str]]) -> dict[tuple[str, str], list]:
-    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for record, cell in zip(records, labels):
-        cells[cell].append(record)
-    return {cell: rs for cell, rs in cells.items() if len({r["identity"]["hash"] for r in rs}) > 1}
+def _clashes(records: list[dict[str, Any]], labels: list[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
+    """Labels shared by records of more than one identity, with the indices of those records."""
+    cells: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, cell in enumerate(labels):
+        cells[cell].append(i)
+    return {cell: members for cell, members in cells.items()
+            if len({records[i]["identity"]["hash"] for i in members}) > 1}
 
 
 def table_key(record: dict[str, Any]) -> tuple:

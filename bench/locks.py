@@ -12,8 +12,9 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from bench.data.prepare import cache_root, unwritable_cache
+from bench.data.prepare import cache_root
 from bench.errors import ConfigError
+from bench.integrity import unwritable_cache
 
 
 @contextlib.contextmanager

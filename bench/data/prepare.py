@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,9 +16,8 @@ import torch
 from PIL import Image
 
 from bench.data.images import JPEGMaskWarning
-from bench.integrity import array_digest, fsync_tree
+from bench.integrity import array_digest, store_entry
 from bench.data.source import Split
-from bench.errors import BenchError
 
 PREP_VERSION = 2
 """2: entries carry BLAKE2b checksums of their arrays, verified on every read (1 had none)."""
@@ -87,12 +85,6 @@ def _read_entry(folder: Path, split: Split) -> Prepared | None:
     return None
 
 
-def unwritable_cache(folder: Path, exc: OSError) -> BenchError:
-    """One line for a cache entry that could not be written (disk full, read-only): where, and what to do."""
-    return BenchError(f"{folder}: cannot write this cache entry ({exc.strerror or exc}); free some space there or "
-                      "set BENCH_CACHE_DIR to a writable folder with room")
-
-
 class CacheWarning(UserWarning):
     """A cache entry failed its check and was rebuilt."""
 
@@ -132,28 +124,14 @@ def prepare(split: Split, size: tuple[int, int], workers: int | None = None) -> 
         warnings.warn(f"{len(jpeg)} JPEG mask(s) in split {split.name!r} are lossy and were thresholded at 127 "
                       f"(first: {jpeg[0]}); save masks as PNG to avoid it", JPEGMaskWarning, stacklevel=2)
 
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
-    except OSError as exc:
-        raise unwritable_cache(folder, exc) from None
-    try:
+    def write(tmp: Path) -> None:
         np.save(tmp / "images.npy", images, allow_pickle=False)
         np.save(tmp / "masks.npy", masks, allow_pickle=False)
         meta = {"ids": split.ids(), "original_sizes": original, "size": list(size),
                 "fingerprint": split.fingerprint(), "version": PREP_VERSION,
                 "checksums": {"images": array_digest(images), "masks": array_digest(masks)}}
         (tmp / "meta.json").write_text(json.dumps(meta))
-        fsync_tree(tmp)
-        try:
-            os.rename(tmp, folder)
-        except OSError:  # another process prepared the same split first: theirs is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise unwritable_cache(folder, exc) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    store_entry(folder, write)
     return Prepared(split.ids(), torch.from_numpy(images), torch.from_numpy(masks), original,
                     split.fingerprint(), False)

@@ -55,6 +55,16 @@ def test_scalability_table_gains_and_figure(tmp_path):
     assert is_png(figure) and f"]({figure.relative_to(tmp_path).as_posix()})" in text
 
 
+def test_scalability_never_pools_curves_of_different_settings():
+    records = [sized(None, 0, n, j) for n, j in REAL] + [sized(None, 1, 500, 0.70)]
+    for r in records:
+        r["run"]["epochs"] = 400
+    records[-1]["run"]["epochs"] = 800  # another experiment at the same size: not another seed of the first
+    text = render_scalability(records, "cdnn0")
+    assert "| training images | real only (epochs 400) | real only (epochs 800) |" in text
+    assert "| 500 | 0.6000 ± 0.0000 (n=1) | 0.7000 ± 0.0000 (n=1) |" in text and "n=2" not in text
+
+
 def test_per_run_plots_and_training_curves_mark_the_phase_boundary(tmp_path):
     r = record("dcgan", 0, [0.2, 0.5, 0.9])
     r["history"] = history()

@@ -210,6 +210,30 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool) -> None:
 
 @cli.command()
 @click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
+@click.option("--out", default=None, type=click.Path(path_type=Path), help="Write the markdown here too.")
+@click.option("--metric", default="jaccard", show_default=True,
+              type=click.Choice(["jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity", "specificity"]))
+def claims(runs: Path, out: Path | None, metric: str) -> None:
+    """A verdict on each claim of the paper (supported, contradicted, not resolvable, not run) from RUNS."""
+    from bench.claims import render
+    from bench.records import atomic_write_bytes, load_records
+
+    if not runs.is_dir():
+        raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
+    if out is not None and out.is_dir():
+        raise BenchError(f"--out {out}: is a folder; expected a markdown file name such as {out / 'claims.md'}")
+    records, warnings = load_records(runs)
+    for w in warnings:
+        err.print("[yellow]warning:[/] ", end="")
+        err.print(w, markup=False, highlight=False)
+    text = render(records, metric)
+    if out:
+        atomic_write_bytes(out, text.encode())
+    click.echo(text)
+
+
+@cli.command()
+@click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
 @click.option("--seg", default="cdnn0", show_default=True, help="The segmenter whose runs form the curves.")
 @click.option("--out", default=None, type=click.Path(path_type=Path),
               help="Write the markdown here, and the figure beside it (OUT-stem_plots/).")

@@ -180,4 +180,4 @@ def cache_message(info: dict[str, Any]) -> str:
         return f"generator {info['name']}: reused from cache ({info['checkpoint']})"
     if info["cache"] == "miss":
         return f"generator {info['name']}: trained and cached ({info['checkpoint']})"
-    return f"generator {info['name']}: fitted for this run (it holds data, nothing to cache)"
+    return f"generator {info['name']}: fitted for this run (nothing learnt to cache)"

@@ -8,12 +8,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench import profiles
+from bench import paper, profiles
 from bench.data.spec import parse_spec
 from bench.records import data_label, gen_label, normalise, safe_name
-from bench.stats import BOOTSTRAP_SAMPLES, paired_bootstrap, per_image_mean
+from bench.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample
 
 BASELINE = "real only"
+MATCHED = "real only (matched steps)"
+"""The compute-matched control: real data for as many optimizer steps as the two-phase schedule takes."""
+BASELINES = (BASELINE, MATCHED)
 LABELLED = frozenset({"gen", "schedule", "seg", "loss", "strategy"})
 """Settings the row and column labels already name; never repeated in a label's parentheses."""
 DERIVED = frozenset({"train data", "test data"})
@@ -31,7 +34,8 @@ def strategy(run: dict[str, Any]) -> str:
     if run.get("strategy"):
         return run["strategy"]
     if not run["gen"]:
-        return BASELINE if run["schedule"] == "real-only" else f"none ({run['schedule']})"
+        return {"real-only": BASELINE, "real-only-matched": MATCHED}.get(run["schedule"],
+                                                                          f"none ({run['schedule']})")
     label = gen_label(run["gen"])
     return label if run["schedule"] == "two-phase" else f"{label} ({run['schedule']})"
 
@@ -134,13 +138,14 @@ def table_key(record: dict[str, Any]) -> tuple:
 
 
 def _order(columns: set[str]) -> list[str]:
-    rest = sorted(c for c in columns if c != BASELINE)
-    return ([BASELINE] if BASELINE in columns else []) + rest
+    rest = sorted(c for c in columns if c not in BASELINES)
+    return [c for c in BASELINES if c in columns] + rest
 
 
 def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path | None = None,
-           links_from: Path | None = None) -> str:
-    """One markdown section per table key; each cell is mean ± std over seeds with n.
+           links_from: Path | None = None, baselines: tuple[str, ...] = BASELINES) -> str:
+    """One markdown section per table key; each cell is mean ± std over seeds with n, then every strategy's
+    difference from each of ``baselines`` that the table has (column labels).
 
     With ``plots`` (a folder), every row's Jaccard histogram and training curves are drawn there as PNGs
     and linked from the distribution table, relative to ``links_from`` (the markdown file's folder).
@@ -181,7 +186,8 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
                 line.append(f"{_mean_sd(values)} (n={len(values)})" if values else "–")
             out.append("| " + " | ".join(line) + " |")
         out.append("")
-        out += _comparison(rows, cols, members, metric)
+        for baseline in baselines:
+            out += _comparison(rows, cols, members, metric, baseline)
         figures = None
         if plots is not None:
             prefix = safe_name(f"{data_label(data, parse_spec(data).name)}-{profile}")
@@ -191,31 +197,79 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
     return "\n".join(out)
 
 
-def _comparison(rows: list[str], cols: list[str], members: dict, metric: str) -> list[str]:
-    """Each strategy minus the same segmenter's real-only baseline, per image, with a paired bootstrap CI."""
-    others = [c for c in cols if c != BASELINE]
-    if BASELINE not in cols or not others:
+def cell_samples(members: dict[tuple[str, str], list[dict[str, Any]]], metric: str) -> dict[tuple[str, str], Sample]:
+    """Each cell's seed x image score matrix."""
+    return {cell: sample(records, metric) for cell, records in members.items()}
+
+
+def seeds_text(result: Comparison) -> str:
+    """How many seeds each side had, and whether the difference was paired by seed."""
+    if result.paired:
+        return f"{result.seeds_a} paired"
+    return f"{result.seeds_a} vs {result.seeds_b}"
+
+
+def interval_text(result: Comparison) -> str:
+    """The seed x image interval with its mark, or why there is none."""
+    interval = result.interval
+    if interval is None:
+        return "none: one seed" + ("" if result.seeds_a == result.seeds_b == 1 else " on a side")
+    return f"[{interval[0]:+.4f}, {interval[1]:+.4f}]{' *' if result.significant else ''}"
+
+
+def _seeds_for(result: Comparison, effect: float | None) -> str:
+    if effect is None:
+        return "–"
+    if not result.has_seed_interval:
+        return "? (one seed)"
+    if effect == 0:
+        return "– (no gain)"
+    needed = result.seeds_needed(effect)
+    if needed is not None:
+        return str(needed)
+    limit = result.image_mde()
+    return f"> {MAX_SEEDS}" + (f" (the test images alone allow {limit:.4f})" if limit >= abs(effect) else "")
+
+
+def _comparison(rows: list[str], cols: list[str], members: dict, metric: str, baseline: str) -> list[str]:
+    """Each strategy minus the same segmenter's ``baseline``: the seed x image interval, the image-only one,
+    the minimum detectable effect and the seeds the paper's gain for that row would need."""
+    others = [c for c in cols if c != baseline]
+    if baseline not in cols or not others:
         return []
+    samples = cell_samples(members, metric)
     lines = [
-        f"Difference from `{BASELINE}` (same segmenter, same test images): mean per-image {metric} difference "
-        f"with a 95% paired bootstrap interval ({BOOTSTRAP_SAMPLES} resamples of the images; each image's score "
-        "averaged over seeds first). `*` marks an interval that excludes zero.",
+        f"Difference from `{baseline}` (same segmenter, same test images), mean per-image {metric}: the 95% "
+        "interval counts both seed-to-seed and test-image variance (paired by seed when both sides ran the same "
+        "seeds; Student t on seeds − 1 degrees of freedom; `*` marks one that excludes zero; "
+        "`docs/statistics.md`). Image-only: the older 95% bootstrap interval over test images "
+        f"({BOOTSTRAP_SAMPLES} resamples, each image averaged over seeds first), which ignores seed noise and "
+        "is shown for reference only. MDE: the smallest difference these seeds and images detect with 80% power. "
+        "Paper: the gain Tables 2 and 3 report for the row (on the 600 ISIC 2017 test images), and the seeds "
+        "per side that would detect it with 80% power at this row's noise.",
         "",
-        "| segmenter | " + " | ".join(others) + " |",
-        "| --- | " + " | ".join("---" for _ in others) + " |",
+        "| segmenter | strategy | difference | 95% interval (seeds × images) | image-only interval | seeds | "
+        "MDE (80%) | paper gain | seeds for paper gain |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
-        if (row, BASELINE) not in members:
+        if (row, baseline) not in members:
             continue
-        base = per_image_mean(members[(row, BASELINE)], metric)
-        line = [row]
+        base_run = members[(row, baseline)][0]["run"]
         for col in others:
-            result = paired_bootstrap(per_image_mean(members[(row, col)], metric), base) \
-                if (row, col) in members else None
-            line.append("–" if result is None else
-                        f"{result['mean']:+.4f} [{result['low']:+.4f}, {result['high']:+.4f}]"
-                        f"{' *' if result['significant'] else ''}")
-        lines.append("| " + " | ".join(line) + " |")
+            if (row, col) not in members:
+                continue
+            result = compare(samples[(row, col)], samples[(row, baseline)])
+            if result is None:
+                lines.append(f"| {row} | {col} | – (no common test image) | – | – | – | – | – | – |")
+                continue
+            effect = paper.gain(members[(row, col)][0]["run"], base_run)
+            mde = result.mde()
+            lines.append(
+                f"| {row} | {col} | {result.mean:+.4f} | {interval_text(result)} | "
+                f"[{result.image_low:+.4f}, {result.image_high:+.4f}]{' *' if result.image_significant else ''} | "
+                f"{seeds_text(result)} | {'–' if mde is None else f'{mde:.4f}'} | "
+                f"{'–' if effect is None else f'{effect:+.3f}'} | {_seeds_for(result, effect)} |")
     return lines + [""]
 
 

@@ -245,11 +245,26 @@ def normalise(record: dict[str, Any]) -> dict[str, Any]:
         else:
             from bench.generators import generator_identity
 
+            if "schedule_uses" not in run and run.get("schedule"):
+                run["schedule_uses"] = _schedule_uses(run["schedule"])
             train = str((record.get("data_fingerprint") or {}).get("train"))
             gens = [g.get("identity") or generator_identity(g.get("config", {}), train, g.get("plugin_version"))
                     for g in record.get("generators") or []]
             record["identity"] = identity(run, record.get("data_fingerprint"), gens or None)
     return record
+
+
+def _schedule_uses(schedule: str) -> list[str] | None:
+    """The epoch settings an installed schedule reads (what a record written today stores), or ``None`` (all of
+    them count) when the schedule is not installed."""
+    from bench.errors import BenchError
+    from bench.plugins import get_host
+
+    try:
+        uses = get_host().registry.get("schedules", schedule).meta.uses
+    except BenchError:
+        return None
+    return list(uses) if uses else None
 
 
 def ensemble_identity(members: list[Any], seeds: list[Any], high: Any, low: Any, test: Any) -> dict[str, Any]:

@@ -1,37 +1,192 @@
-"""Statistics for leaderboards: seed means of per-image scores and paired bootstrap intervals."""
+"""Comparisons of two sets of runs that account for both sources of variance: seeds and test images.
+
+A leaderboard cell holds several runs (seeds, or the folds of a seed) that score the same test images. The
+difference between two cells has two sources of noise: which seeds were trained (initialisation, batch order,
+synthetic samples) and which images happen to be in the test set. An interval computed on per-image scores
+averaged over seeds sees only the second; :func:`compare` adds the first. The method, its assumptions and a
+worked example are in ``docs/statistics.md``.
+"""
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats as sps
 
 BOOTSTRAP_SAMPLES = 5000
 BOOTSTRAP_SEED = 0
+LEVEL = 0.95
+POWER = 0.80
+MAX_SEEDS = 100
+"""The largest seed count :meth:`Comparison.seeds_needed` searches; beyond it the answer is ``None``."""
 
 
-def per_image_mean(records: list[dict[str, Any]], metric: str = "jaccard") -> dict[str, float]:
-    """Image id -> the metric averaged over the records (seeds) that scored that image."""
-    sums: dict[str, list[float]] = {}
+@dataclass(frozen=True)
+class Sample:
+    """One cell's scores as a matrix: a row per unit (a seed, with its folds pooled), a column per test image."""
+
+    units: tuple[str, ...]
+    images: tuple[str, ...]
+    scores: np.ndarray
+
+    def restrict(self, images: list[str]) -> "Sample":
+        """The same units on ``images`` only (columns in that order)."""
+        index = {image: i for i, image in enumerate(self.images)}
+        return Sample(self.units, tuple(images), self.scores[:, [index[i] for i in images]])
+
+
+def unit_of(record: dict[str, Any]) -> str:
+    """The replicate a record belongs to: its seed (the folds of one seed are one unit), or for an ensemble
+    its member seeds."""
+    run = record["run"]
+    if run.get("kind") == "ensemble":
+        return "members " + "+".join(sorted(str(m.get("seed")) for m in run.get("members", [])))
+    return f"seed {run.get('seed')}"
+
+
+def sample(records: list[dict[str, Any]], metric: str = "jaccard") -> Sample:
+    """The unit x image matrix of ``records`` (runs of one identity).
+
+    Records of the same unit are pooled: the folds of a cross-validated seed each score their own images, so
+    together they score every image once; two copies of one run average. Only images that every unit scored
+    are kept, so every row is over the same images.
+    """
+    by_unit: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         for row in record["per_image"]:
-            sums.setdefault(row["id"], []).append(float(row[metric]))
-    return {image: float(np.mean(values)) for image, values in sums.items()}
+            by_unit[unit_of(record)][row["id"]].append(float(row[metric]))
+    units = sorted(by_unit)
+    common = sorted(set.intersection(*(set(by_unit[u]) for u in units))) if units else []
+    scores = np.array([[np.mean(by_unit[u][i]) for i in common] for u in units], dtype=np.float64)
+    return Sample(tuple(units), tuple(common), scores.reshape(len(units), len(common)))
 
 
-def paired_bootstrap(a: dict[str, float], b: dict[str, float], samples: int = BOOTSTRAP_SAMPLES,
-                     seed: int = BOOTSTRAP_SEED) -> dict[str, Any] | None:
-    """Mean of ``a - b`` over the images both scored, with a 95% percentile interval from resampling images.
+@dataclass(frozen=True)
+class Comparison:
+    """``a - b`` for two samples: the mean difference, its seed x image interval, and the image-only one."""
 
-    Returns ``None`` when the two share no image. The resampling is seeded, so a leaderboard renders the
-    same intervals every time.
-    """
-    common = sorted(set(a) & set(b))
-    if not common:
+    mean: float
+    n_images: int
+    seeds_a: int
+    seeds_b: int
+    paired: bool
+    image_low: float
+    image_high: float
+    var_seed: float | None
+    """Variance of the mean difference due to seeds (``None`` when a side has one unit)."""
+    var_image: float
+    """Variance of the mean difference due to the choice of test images."""
+
+    @property
+    def image_significant(self) -> bool:
+        return self.image_low > 0 or self.image_high < 0
+
+    @property
+    def has_seed_interval(self) -> bool:
+        return self.var_seed is not None
+
+    @property
+    def se(self) -> float | None:
+        return None if self.var_seed is None else math.sqrt(self.var_seed + self.var_image)
+
+    @property
+    def df(self) -> int | None:
+        """Degrees of freedom of the interval: the seeds' (``S - 1``, the smaller side's when unpaired).
+
+        The seed-level variance, estimated from a handful of seeds, is the uncertain term; borrowing the
+        images' degrees of freedom (Welch-Satterthwaite) makes the interval too narrow whenever that estimate
+        comes out small by chance (``docs/statistics.md``)."""
+        if self.var_seed is None:
+            return None
+        return (self.seeds_a if self.paired else min(self.seeds_a, self.seeds_b)) - 1
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% seed x image interval, ``None`` without two units on each side."""
+        if self.se is None or self.df is None:
+            return None
+        half = float(sps.t.ppf(0.5 + LEVEL / 2, self.df)) * self.se
+        return self.mean - half, self.mean + half
+
+    @property
+    def significant(self) -> bool:
+        interval = self.interval
+        return interval is not None and (interval[0] > 0 or interval[1] < 0)
+
+    def mde(self, seeds: int | None = None) -> float | None:
+        """Minimum detectable effect (two-sided 5% test, 80% power) with ``seeds`` units per side (default:
+        the ones there are): ``(t_0.975 + t_0.80) x SE``, the seed variance scaled to that many seeds."""
+        if self.var_seed is None:
+            return None
+        now = min(self.seeds_a, self.seeds_b)
+        seeds = seeds or now
+        var_seed = self.var_seed * now / seeds
+        t = float(sps.t.ppf(0.5 + LEVEL / 2, seeds - 1)) + float(sps.t.ppf(POWER, seeds - 1))
+        return t * math.sqrt(var_seed + self.var_image)
+
+    def seeds_needed(self, effect: float) -> int | None:
+        """The fewest seeds per side at which ``effect`` is detectable with 80% power, ``None`` when not even
+        :data:`MAX_SEEDS` are enough (the test images' own noise may be the limit)."""
+        if self.var_seed is None or effect == 0:
+            return None
+        for seeds in range(2, MAX_SEEDS + 1):
+            mde = self.mde(seeds)
+            if mde is not None and mde <= abs(effect):
+                return seeds
         return None
-    diff = np.array([a[i] - b[i] for i in common])
+
+    def image_mde(self) -> float:
+        """The smallest effect the test images alone let one detect, however many seeds: ``(z + z) x SE_image``."""
+        return (float(sps.norm.ppf(0.5 + LEVEL / 2)) + float(sps.norm.ppf(POWER))) * math.sqrt(self.var_image)
+
+
+def _interaction(scores: np.ndarray) -> float:
+    """The residual (unit x image interaction) mean square of a two-way layout, divided by its cell count:
+    its share of the variance of the grand mean."""
+    units, images = scores.shape
+    if units < 2 or images < 2:
+        return 0.0
+    resid = scores - scores.mean(axis=1, keepdims=True) - scores.mean(axis=0, keepdims=True) + scores.mean()
+    return float((resid ** 2).sum()) / ((units - 1) * (images - 1)) / (units * images)
+
+
+def compare(a: Sample, b: Sample, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> Comparison | None:
+    """``a - b`` on the images both scored; ``None`` when they share none.
+
+    Paired by seed when both have the same units (each seed's per-image difference), else the two sides'
+    seed variances add. The seed x image variance is ``var(seed means of the difference) / S +
+    var(image means of the difference) / I``; the image-only interval resamples images (``samples`` seeded
+    draws) from each image's seed-averaged difference, as a table renders it the same every time.
+    """
+    common = sorted(set(a.images) & set(b.images))
+    if not common or not a.units or not b.units:
+        return None
+    a, b = a.restrict(common), b.restrict(common)
+    paired = a.units == b.units
+    per_image = a.scores.mean(axis=0) - b.scores.mean(axis=0)
+    n = len(common)
+    var_image = float(np.var(per_image, ddof=1)) / n if n > 1 else 0.0
+    if paired and len(a.units) > 1:
+        diff = a.scores - b.scores
+        var_seed: float | None = float(np.var(diff.mean(axis=1), ddof=1)) / len(a.units)
+        var_both = _interaction(diff)
+    elif not paired and len(a.units) > 1 and len(b.units) > 1:
+        var_seed = (float(np.var(a.scores.mean(axis=1), ddof=1)) / len(a.units)
+                    + float(np.var(b.scores.mean(axis=1), ddof=1)) / len(b.units))
+        var_both = _interaction(a.scores) + _interaction(b.scores)
+    else:
+        var_seed, var_both = None, 0.0
+    if var_seed is not None:
+        # var_seed and var_image each hold the seed x image interaction once (var_both): count it once,
+        # never going below either term alone (the two-way random-effects estimate of the mean's variance)
+        var_image = max(var_image - var_both, var_image - var_seed, 0.0)
     rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(samples, len(diff)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return {"mean": float(diff.mean()), "low": float(low), "high": float(high), "n_images": len(common),
-            "significant": bool(low > 0 or high < 0)}
+    means = per_image[rng.integers(0, n, size=(samples, n))].mean(axis=1)
+    low, high = np.percentile(means, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
+    return Comparison(mean=float(per_image.mean()), n_images=n, seeds_a=len(a.units), seeds_b=len(b.units),
+                      paired=paired, image_low=float(low), image_high=float(high), var_seed=var_seed,
+                      var_image=var_image)

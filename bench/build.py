@@ -110,6 +110,19 @@ def build_component(component: Component, *args: Any, **kwargs: Any) -> Any:
         ) from exc
 
 
+def fold_splits(split: Split, fold: tuple[int, int], seed: int) -> tuple[Split, Split]:
+    """``(train, held out)``: the pairs of ``split`` shuffled by ``seed`` and dealt into ``n`` folds of sizes
+    differing by at most one; fold ``k`` (1-based) is held out. The same ``seed`` gives the same folds."""
+    k, n = fold
+    if len(split) < n:
+        raise ConfigError(f"--fold {k}/{n}: the training split has only {len(split)} pairs, fewer than {n} folds")
+    order = np.random.default_rng(seed).permutation(len(split))
+    held = sorted(int(i) for i in np.array_split(order, n)[k - 1])
+    rest = sorted(set(range(len(split))) - set(held))
+    label = f"fold:{k}/{n}:{seed}"
+    return SubsetSplit(split, rest, f"{label}:train"), SubsetSplit(split, held, f"{label}:held-out")
+
+
 def select_training(split: Split, exclude: Any, subset: int | None, subset_seed: int | None) -> Split:
     """Apply ``--exclude`` (drop listed ids) then ``--subset`` (a seeded random subset) to the training split."""
     if exclude:

@@ -54,6 +54,10 @@ def cli(strict_plugins: bool) -> None:
               help="Train (generators included) on N random training pairs.")
 @click.option("--subset-seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the --subset draw.")
 @click.option("--exclude", default=None, help="Text file of image ids to drop from training (one per line).")
+@click.option("--fold", default=None, metavar="K/N",
+              help="Cross-validation: train on the other N-1 folds of the training split, score fold K (1..N).")
+@click.option("--fold-seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed that deals the training split into --fold's N folds.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint (rerunning the command does too).")
 @click.option("--weights", default=None, help="Local weights file for the segmenter (smp: its encoder).")
 @click.option("--nproc", default=None, type=click.IntRange(min=1),
@@ -61,7 +65,7 @@ def cli(strict_plugins: bool) -> None:
 @field_options(FIELDS)
 @click.pass_context
 def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, device,
-        save_predictions, force, resume, compile_, subset, subset_seed, exclude, weights, nproc,
+        save_predictions, force, resume, compile_, subset, subset_seed, exclude, fold, fold_seed, weights, nproc,
         **overrides) -> None:
     """Run the protocol once and write a record under OUT."""
     from bench import distributed
@@ -78,7 +82,7 @@ def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, 
     opts = RunOptions(gen=gen, seg=seg, loss=loss, schedule=schedule, data=data, test=test, profile=profile,
                       seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
                       resume=resume, compile=compile_, subset=subset, subset_seed=subset_seed,
-                      exclude=exclude, weights=weights, overrides=overrides)
+                      exclude=exclude, weights=weights, fold=fold, fold_seed=fold_seed, overrides=overrides)
     if not world.main:  # rank 0 speaks for the run
         execute(host, opts, world=world)
         return

@@ -49,6 +49,8 @@ class RunOptions:
     subset_seed: int = 0
     exclude: str | None = None
     weights: str | None = None
+    fold: str | None = None
+    fold_seed: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -115,6 +117,9 @@ class RunConfig:
     subset: int | None = None
     subset_seed: int | None = None
     exclude: Exclusion | None = None
+    fold: tuple[int, int] | None = None
+    """``(k, n)``: train on the other ``n - 1`` folds of the training split, score fold ``k`` (1-based)."""
+    fold_seed: int | None = None
     nproc: int = 1
     overrides: tuple[tuple[str, Any], ...] = ()
 
@@ -136,6 +141,7 @@ class RunConfig:
             "weights": self.weights, "weights_sha256": self.weights_sha256,
             "subset": self.subset, "subset_seed": self.subset_seed,
             "exclude": self.exclude.as_record() if self.exclude else None,
+            **({"fold": f"{self.fold[0]}/{self.fold[1]}", "fold_seed": self.fold_seed} if self.fold else {}),
             "nproc": self.nproc, "schedule_uses": list(self.schedule_uses),
             "overrides": dict(self.overrides),
             "data_name": self.data_spec.name, "test_name": self.test_spec.name,
@@ -162,6 +168,17 @@ def read_exclude(path: str) -> Exclusion:
         raise ConfigError(f"--exclude {path}: cannot read it ({exc}); expected a text file of image ids") from None
     ids = [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
     return Exclusion(str(file.resolve()), tuple(sorted(set(ids))))
+
+
+def parse_fold(text: str) -> tuple[int, int]:
+    """``K/N`` (``1 <= K <= N``, ``N >= 2``) -> ``(K, N)``; the error names ``--fold`` and the expected form."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--fold {text}: expected K/N, e.g. 1/5 (fold K of N, counted from 1)") from None
+    if n < 2 or not 1 <= k <= n:
+        raise ConfigError(f"--fold {text}: expected 1 <= K <= N and N >= 2, e.g. 1/5")
+    return k, n
 
 
 def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
@@ -206,6 +223,11 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         weights, weights_sha = str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
     exclude = read_exclude(opts.exclude) if opts.exclude else None
     data = prof["data"]
+    fold = parse_fold(opts.fold) if opts.fold else None
+    if fold and opts.test:
+        raise ConfigError(f"--fold {opts.fold} scores the held-out fold of the training data; drop --test {opts.test}")
+    if opts.fold_seed < 0:
+        raise ConfigError(f"--fold-seed: must be 0 or more, got {opts.fold_seed}")
     test = opts.test or data
     return RunConfig(
         gen=gens, seg=opts.seg, seg_spec=seg_spec, loss=loss, loss_default=seg_meta.loss, schedule=schedule,
@@ -219,7 +241,7 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         gan_lr=prof["gan_lr"] if gens else None, width=prof["width"], threshold=prof["threshold"],
         eval_batch_size=prof["eval_batch_size"], weights=weights, weights_sha256=weights_sha,
         subset=opts.subset, subset_seed=opts.subset_seed if opts.subset is not None else None,
-        exclude=exclude, nproc=nproc,
+        exclude=exclude, fold=fold, fold_seed=opts.fold_seed if fold else None, nproc=nproc,
         overrides=named,
     )
 
@@ -256,7 +278,9 @@ def settings(run: Mapping[str, Any], fingerprints: Mapping[str, Any] | None,
             key, value = "weights", value[:12] if value else "none"
         elif key == "augment":
             value = json.dumps(value, sort_keys=True)
-        if key != "subset_seed":
+        elif key == "fold":  # every fold of one split is the same experiment: the fold number is like a seed
+            key, value = "folds", f"{str(value).split('/')[1]} (seed {run.get('fold_seed')})"
+        if key not in ("subset_seed", "fold_seed"):
             out[key] = value
     out.setdefault("nproc", 1)
     fingerprints = fingerprints or {}

@@ -11,7 +11,7 @@ import numpy as np
 from bench import paper, profiles
 from bench.data.spec import parse_spec
 from bench.records import data_label, gen_label, normalise, safe_name
-from bench.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample
+from bench.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means
 
 BASELINE = "real only"
 MATCHED = "real only (matched steps)"
@@ -160,12 +160,11 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
     for key in sorted(tables, key=lambda k: tuple(str(x) for x in k)):
         data, test, split, profile, version = key
         group = tables[key]
-        cells: dict[tuple[str, str], list[float]] = defaultdict(list)
         members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for cell, record in zip(distinct_labels(group, lambda r: md(row_label(r["run"])),
                                                 lambda r: md(strategy(r["run"]))), group):
-            cells[cell].append(float(record["summary"][metric]))
             members[cell].append(record)
+        cells = {cell: unit_means(records, metric) for cell, records in members.items()}
         rows = sorted({r for r, _ in cells})
         cols = _order({c for _, c in cells})
         n_images = sorted({record["summary"]["n_images"] for record in group})
@@ -174,7 +173,9 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
             "",
             f"Mean per-image {metric.replace('_', ' ')} on the `{md(split)}` split of `{md(test)}` "
             f"({', '.join(map(str, n_images))} images, each scored at its original resolution); "
-            "mean ± standard deviation over seeds, n = number of seeds.",
+            "mean ± standard deviation over seeds, n = number of seeds"
+            + (" (a seed's folds together score every image once and count as one seed)." if any(
+                r["run"].get("fold") for r in group) else "."),
             "",
             "| segmenter | " + " | ".join(cols) + " |",
             "| --- | " + " | ".join("---" for _ in cols) + " |",

@@ -110,6 +110,8 @@ def run_dir(out: Path, config: RunConfig) -> Path:
         parts.append(f"subset-{config.subset}-seed-{config.subset_seed}")
     if config.exclude:
         parts.append(f"exclude-{config.exclude.sha256[:8]}")
+    if config.fold:
+        parts.append(f"fold-{config.fold[0]}-of-{config.fold[1]}-seed-{config.fold_seed}")
     if config.weights_sha256:
         parts.append(f"weights-{config.weights_sha256[:8]}")
     if config.nproc > 1:

@@ -15,8 +15,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from bench import checkpoints, config as configuration, distributed
-from bench.build import (build_loss_and_phases, build_segmenter, check_segmenter, load_dataset, resolve_device,
-                         seed_everything, select_training)
+from bench.build import (build_loss_and_phases, build_segmenter, check_segmenter, fold_splits, load_dataset,
+                         resolve_device, seed_everything, select_training)
 from bench.components import Generator, Phase
 from bench.config import RunConfig, RunOptions
 from bench.data.prepare import Prepared, prepare
@@ -45,10 +45,20 @@ class Data:
     test_why: str
     train_spec: str
     test_spec: str
+    pool: Split | None = None
+    """With ``--fold``: the training split the folds are dealt from."""
 
     @property
     def fingerprints(self) -> dict[str, str]:
         return {"train": self.train.fingerprint(), "test": self.test.fingerprint()}
+
+    @property
+    def identity_fingerprints(self) -> dict[str, str]:
+        """What identity hashes: the data trained and scored on; with folds, the whole split they come from
+        (every fold of it is the same experiment)."""
+        if self.pool is None:
+            return self.fingerprints
+        return {"train": self.pool.fingerprint(), "test": self.pool.fingerprint()}
 
 
 @dataclass
@@ -97,7 +107,8 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     check_segmenter(ctx.host, model, config.seg, config.channels, config.size)
     loss_fn, phases = build_loss_and_phases(ctx.host, config.loss, config.schedule, config)
     data = open_data(ctx.host, config)
-    ctx.runtime.update({"train_split": "train", "test_split": data.test.name, "test_split_reason": data.test_why})
+    test_split = f"train ({config.fold[1]} folds, seed {config.fold_seed})" if config.fold else data.test.name
+    ctx.runtime.update({"train_split": "train", "test_split": test_split, "test_split_reason": data.test_why})
     ident = identify(ctx.host, config, data)
     finished = finished_record(ctx, ident)
     if finished is not None:
@@ -130,15 +141,21 @@ def open_data(host: PluginHost, config: RunConfig, datasets: dict[str, Dataset] 
                           "scored (--test folder:ROOT); to train on one, arrange it as ROOT/train/{images,masks} "
                           "and ROOT/test/{images,masks} (or ROOT/val/...)")
     train = select_training(train_ds.split("train"), config.exclude, config.subset, config.subset_seed)
+    if config.fold is not None:
+        k, n = config.fold
+        rest, held = fold_splits(train, config.fold, config.fold_seed or 0)
+        why = f"fold {k} of {n} of the training split (folds dealt by seed {config.fold_seed}), from --fold"
+        return Data(rest, held, why, train_ds.spec, train_ds.spec, pool=train)
     test_name, test_why = test_ds.test_split()
     return Data(train, test_ds.split(test_name), test_why, train_ds.spec, test_ds.spec)
 
 
 def identify(host: PluginHost, config: RunConfig, data: Data) -> dict[str, Any]:
     """The run's identity: its settings, the data's fingerprints and each generator's seedless identity."""
-    gen_ids = [generator_identity(config.generator_config(g), data.fingerprints["train"], plugin_version(host, g),
+    fingerprints = data.identity_fingerprints
+    gen_ids = [generator_identity(config.generator_config(g), fingerprints["train"], plugin_version(host, g),
                                   code_hash(host, g)) for g in config.gen]
-    return configuration.identity(config.as_record(), data.fingerprints, gen_ids or None)
+    return configuration.identity(config.as_record(), fingerprints, gen_ids or None)
 
 
 def finished_record(ctx: Context, ident: dict[str, Any]) -> dict[str, Any] | None:

@@ -65,6 +65,14 @@ def sample(records: list[dict[str, Any]], metric: str = "jaccard") -> Sample:
     return Sample(tuple(units), tuple(common), scores.reshape(len(units), len(common)))
 
 
+def unit_means(records: list[dict[str, Any]], metric: str = "jaccard") -> list[float]:
+    """Each unit's mean score over the images it scored (a seed's folds together), in unit order."""
+    by_unit: dict[str, list[float]] = defaultdict(list)
+    for record in records:
+        by_unit[unit_of(record)] += [float(row[metric]) for row in record["per_image"]]
+    return [float(np.mean(by_unit[u])) for u in sorted(by_unit)]
+
+
 @dataclass(frozen=True)
 class Comparison:
     """``a - b`` for two samples: the mean difference, its seed x image interval, and the image-only one."""

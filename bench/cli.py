@@ -187,7 +187,10 @@ def ensemble_(ctx: click.Context, run_dirs, out, high, low, device, save_predict
               type=click.Choice(["jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity", "specificity"]))
 @click.option("--plots", is_flag=True,
               help="Draw every row's histogram and training curves as PNGs in OUT's folder (OUT-stem_plots/) and link them.")
-def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool) -> None:
+@click.option("--baseline", "baselines", multiple=True, metavar="COLUMN",
+              help="Column every strategy is compared with (repeatable); default: 'real only' and, when run, "
+                   "'real only (matched steps)'.")
+def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baselines: tuple[str, ...]) -> None:
     """Markdown leaderboards (Table 2 style) from the records under RUNS."""
     from bench.leaderboard import render, render_quality
     from bench.records import atomic_write_bytes, load_quality, load_records
@@ -204,7 +207,7 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool) -> None:
     if out is not None and out.is_dir():
         raise BenchError(f"--out {out}: is a folder; expected a markdown file name such as {out / 'leaderboard.md'}")
     plot_dir = out.parent / f"{out.stem}_plots" if plots and out else None
-    text = render(records, metric, plot_dir, out.parent if out else None)
+    text = render(records, metric, plot_dir, out.parent if out else None, **({"baselines": baselines} if baselines else {}))
     if quality:
         text = text.rstrip("\n") + "\n\n" + render_quality(quality)
     if out:

@@ -236,7 +236,10 @@ def _comparison(rows: list[str], cols: list[str], members: dict, metric: str, ba
     """Each strategy minus the same segmenter's ``baseline``: the seed x image interval, the image-only one,
     the minimum detectable effect and the seeds the paper's gain for that row would need."""
     others = [c for c in cols if c != baseline]
-    if baseline not in cols or not others:
+    if baseline not in cols:
+        return [f"No `{md(baseline)}` column in this table to compare with (it has: "
+                f"{', '.join(f'`{c}`' for c in cols)}).", ""] if baseline not in BASELINES else []
+    if not others:
         return []
     samples = cell_samples(members, metric)
     lines = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import bench_cli
+from conftest import bench_cli, bench_main
 
 BOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
 MARKER = "<!-- rendered by bench leaderboard from the records below; do not edit under this line -->"
@@ -26,6 +26,19 @@ def test_a_committed_leaderboard_is_what_its_records_render(board, tmp_path):
     bench_cli("leaderboard", "--runs", str(board.parent / board.stem / "records"), "--out", str(out), "--plots")
     assert text.split(MARKER, 1)[1].strip() == out.read_text().strip(), (
         f"{board} is out of date: rerun the command in its header")
+
+
+CLAIMS_MARKER = "<!-- rendered by bench claims from the records of the board; do not edit under this line -->"
+
+
+@pytest.mark.parametrize("claims", sorted(BOARDS.glob("*-claims.md")), ids=lambda p: p.name)
+def test_committed_claims_are_what_the_board_records_render(claims):
+    text = claims.read_text()
+    assert CLAIMS_MARKER in text, f"{claims}: the rendered part must follow the line {CLAIMS_MARKER}"
+    records = BOARDS / claims.stem.removesuffix("-claims") / "records"
+    rendered = bench_main("claims", "--runs", str(records)).stdout
+    assert text.split(CLAIMS_MARKER, 1)[1].strip() == rendered.strip(), (
+        f"{claims} is out of date: rerun `bench claims --runs {records.relative_to(BOARDS.parent)}`")
 
 
 def regression_rows():

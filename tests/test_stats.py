@@ -149,3 +149,14 @@ def test_leaderboard_renders_cells_and_histograms():
     assert "| unet | 0.6000 ± 0.0000 (n=2) | 0.7000 ± 0.0000 (n=1) | 0.6333 ± 0.0000 (n=1) |" in text
     assert "| unet | real only | 6 | 2 | 4 | 0 0 0 0 0 2 2 2 0 0 |" in text
     assert "| unet | dcgan | 3 | 0 | 1 | 0 0 0 0 0 0 1 1 1 0 |" in text
+
+
+def test_any_column_can_be_the_baseline(tmp_path):
+    records = [record(None, s, (base_scores(s) + 0.01 * s).tolist()) for s in range(3)]
+    records += [record("dcgan", s, (base_scores(s) + 0.05).tolist()) for s in range(3)]
+    runs = write(tmp_path, records)
+    text = bench_main("leaderboard", "--runs", str(runs), "--baseline", "dcgan").stdout
+    assert "Difference from `dcgan`" in text and "Difference from `real only`" not in text
+    assert comparison_line(text, "real only").split(" | ")[2] == "-0.0400"
+    missing = bench_main("leaderboard", "--runs", str(runs), "--baseline", "nope").stdout
+    assert "No `nope` column in this table to compare with (it has: `real only`, `dcgan`)." in missing

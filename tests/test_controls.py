@@ -81,3 +81,11 @@ def test_records_with_folds_validate_against_the_schema(tmp_path):
     record = run(tmp_path, fold="2/2", overrides={"epochs": 1})
     stored = json.loads(Path(record["_path"]).read_text())
     jsonschema.validate(stored, results_schema())
+
+
+def test_a_grid_can_sweep_the_folds(tmp_path):
+    grid = tmp_path / "folds.toml"
+    grid.write_text('[grid]\nfold = ["1/2", "2/2"]\nseed = [0]\n[run]\nseg = "cdnn0"\ndata = "fixture?n=16&n_test=6"\n')
+    proc = bench_main("sweep", str(grid), "--dry-run", "--out", str(tmp_path / "runs"))
+    text = proc.stdout + proc.stderr
+    assert "--fold 1/2" in text and "--fold 2/2" in text and "2 runs, 0 already done" in text

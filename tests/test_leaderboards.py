@@ -23,7 +23,7 @@ def test_a_committed_leaderboard_is_what_its_records_render(board, tmp_path):
     text = board.read_text()
     assert MARKER in text, f"{board}: the rendered part must follow the line {MARKER}"
     out = tmp_path / board.name
-    bench_cli("leaderboard", "--runs", str(board.parent / board.stem / "records"), "--out", str(out), "--plots")
+    bench_main("leaderboard", "--runs", str(board.parent / board.stem / "records"), "--out", str(out), "--plots")
     assert text.split(MARKER, 1)[1].strip() == out.read_text().strip(), (
         f"{board} is out of date: rerun the command in its header")
 

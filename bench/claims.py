@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bench import paper
-from bench.leaderboard import BASELINE, MATCHED, md, row_label, strategy, table_key
+from bench.leaderboard import BASELINE, MATCHED, md, row_label, seeds_text, strategy, table_key
 from bench.records import normalise
 from bench.scalability import equivalent_images
 from bench.stats import Comparison, compare, sample
@@ -61,7 +61,7 @@ def _verdict(result: Comparison | None, direction: int, why_missing: str = "") -
     """``(measured, interval, seeds, verdict)`` of the claim ``sign(a - b) == direction``."""
     if result is None:
         return "–", "–", "–", NOT_RUN + (f" ({why_missing})" if why_missing else "")
-    seeds = f"{result.seeds_a} paired" if result.paired else f"{result.seeds_a} vs {result.seeds_b}"
+    seeds = seeds_text(result)
     interval = result.interval
     if interval is None:
         return f"{result.mean:+.4f}", "none (one seed)", seeds, UNRESOLVED

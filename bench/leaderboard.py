@@ -205,6 +205,8 @@ def cell_samples(members: dict[tuple[str, str], list[dict[str, Any]]], metric: s
 
 def seeds_text(result: Comparison) -> str:
     """How many seeds each side had, and whether the difference was paired by seed."""
+    if result.seeds_a == result.seeds_b == 1:
+        return "1"
     if result.paired:
         return f"{result.seeds_a} paired"
     return f"{result.seeds_a} vs {result.seeds_b}"

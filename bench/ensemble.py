@@ -23,6 +23,10 @@ from bench.records import (RESULTS, SCHEMA, FinishedRun, data_label, ensemble_di
                            load_run, plugin_versions, write_json)
 
 
+PAPER_HIGH, PAPER_LOW = 0.8, 0.4
+"""Section 5.2's dual threshold."""
+
+
 def _common(values: list[Any]) -> Any:
     return values[0] if all(v == values[0] for v in values) else None
 
@@ -45,8 +49,8 @@ def ensemble(
     host: PluginHost,
     runs: list[Path],
     out: Path,
-    high: float = 0.8,
-    low: float = 0.4,
+    high: float = PAPER_HIGH,
+    low: float = PAPER_LOW,
     device_name: str = "auto",
     save_predictions: bool = False,
 ) -> dict[str, Any]:
@@ -103,6 +107,8 @@ def ensemble(
     ident = ensemble_identity([m.record["identity"]["hash"] for m in members], seeds, high, low, expected)
     key = hashlib.sha256("|".join(sorted(f"{m.record['identity']['hash']}:{m.run['seed']}" for m in members))
                          .encode()).hexdigest()[:8]
+    if (high, low) != (PAPER_HIGH, PAPER_LOW):  # other thresholds are another ensemble: never the same folder
+        key += f"__high-{high:g}_low-{low:g}"
     data = data_label(first["data"], first["data_name"]) if _common([m.run["data"] for m in members]) \
         else "mixed-data"
     folder = ensemble_dir(out, data, first["profile"], segs, common_strategy, key, seed)

@@ -19,9 +19,13 @@ def test_ensemble_of_two_quick_runs(tmp_path):
     assert run["kind"] == "ensemble" and run["seg"] == "ensemble: cdnn1+cdnn5"
     assert [m["seg"] for m in run["members"]] == ["cdnn1", "cdnn5"]
     assert run["low"] == 0.3 and run["high"] == 0.8
+    paper = record_of(bench_cli("ensemble", *[str(Path(p).parent) for p in paths], "--out", str(out)))[1]
+    assert Path(paper).parent.parent != Path(path).parent.parent  # other thresholds never replace a record
+    assert json.loads(Path(path).read_text())["run"]["low"] == 0.3 and "low-0.3" in path
     board = bench_cli("leaderboard", "--runs", str(out)).stdout
     rows = [l for l in board.splitlines() if l.startswith("| ")]
-    assert any(l.startswith("| ensemble: cdnn1+cdnn5 |") for l in rows)
+    assert any(l.startswith("| ensemble: cdnn1+cdnn5 (low 0.3) |") for l in rows)
+    assert any(l.startswith("| ensemble: cdnn1+cdnn5 (low 0.4) |") for l in rows)
     assert any(l.startswith("| cdnn1 |") for l in rows) and any(l.startswith("| cdnn5 |") for l in rows)
 
 

@@ -53,6 +53,6 @@ def gain(run: dict[str, Any], baseline: dict[str, Any]) -> float | None:
     row = table(run.get("seg", ""), run.get("loss", ""))
     col = strategy_of(run)
     base = REAL if not baseline.get("gen") else strategy_of(baseline)
-    if row is None or col is None or base is None or col not in row or base not in row:
+    if row is None or col is None or base is None or col == base or col not in row or base not in row:
         return None
     return round(row[col] - row[base], 4)

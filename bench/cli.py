@@ -41,7 +41,7 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--gen", default="none", show_default=True, help="Generator(s): NAME, NAME1,NAME2 (alternated), or none.")
 @click.option("--seg", default="unet", show_default=True, help="Segmenter name, e.g. unet.")
 @click.option("--loss", default=None, help="Loss name; default: the segmenter's.")
-@click.option("--schedule", default=None, help="real-only, two-phase, mixed; default: two-phase with a generator.")
+@click.option("--schedule", default=None, help="real-only, two-phase, mixed, real-only-matched (`bench list schedules`); default: two-phase with a generator, else real-only.")
 @click.option("--test", "test", default=None, help="Score on another dataset's test (or val) split.")
 @click.option("--profile", default="quick", show_default=True, type=click.Choice(PROFILE_NAMES))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))

@@ -166,9 +166,10 @@ def compare(a: Sample, b: Sample, samples: int = BOOTSTRAP_SAMPLES, seed: int = 
     """``a - b`` on the images both scored; ``None`` when they share none.
 
     Paired by seed when both have the same units (each seed's per-image difference), else the two sides'
-    seed variances add. The seed x image variance is ``var(seed means of the difference) / S +
-    var(image means of the difference) / I``; the image-only interval resamples images (``samples`` seeded
-    draws) from each image's seed-averaged difference, as a table renders it the same every time.
+    seed variances add. The variance of the mean difference is ``var(seed means) / S + var(image means) / I``
+    with the seed x image interaction, which both terms hold, counted once. The image-only interval
+    resamples images (``samples`` seeded draws) from each image's seed-averaged difference, so a table
+    renders the same every time.
     """
     common = sorted(set(a.images) & set(b.images))
     if not common or not a.units or not b.units:

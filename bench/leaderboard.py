@@ -187,8 +187,9 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
                 line.append(f"{_mean_sd(values)} (n={len(values)})" if values else "–")
             out.append("| " + " | ".join(line) + " |")
         out.append("")
+        samples = cell_samples(members, metric)  # once per table, shared by every baseline's comparison
         for baseline in baselines:
-            out += _comparison(rows, cols, members, metric, baseline)
+            out += _comparison(rows, cols, members, samples, metric, baseline)
         figures = None
         if plots is not None:
             prefix = safe_name(f"{data_label(data, parse_spec(data).name)}-{profile}")
@@ -234,7 +235,8 @@ def _seeds_for(result: Comparison, effect: float | None) -> str:
     return f"> {MAX_SEEDS}" + (f" (the test images alone allow {limit:.4f})" if limit >= abs(effect) else "")
 
 
-def _comparison(rows: list[str], cols: list[str], members: dict, metric: str, baseline: str) -> list[str]:
+def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[tuple[str, str], Sample],
+                metric: str, baseline: str) -> list[str]:
     """Each strategy minus the same segmenter's ``baseline``: the seed x image interval, the image-only one,
     the minimum detectable effect and the seeds the paper's gain for that row would need."""
     others = [c for c in cols if c != baseline]
@@ -243,7 +245,6 @@ def _comparison(rows: list[str], cols: list[str], members: dict, metric: str, ba
                 f"{', '.join(f'`{c}`' for c in cols)}).", ""] if baseline not in BASELINES else []
     if not others:
         return []
-    samples = cell_samples(members, metric)
     lines = [
         f"Difference from `{baseline}` (same segmenter, same test images), mean per-image {metric}: the 95% "
         "interval counts both seed-to-seed and test-image variance (paired by seed when both sides ran the same "

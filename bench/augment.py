@@ -28,26 +28,46 @@ class AugmentConfig:
         return asdict(self)
 
 
-def _uniform(n: int, lo: float, hi: float, rng: torch.Generator, device: torch.device) -> torch.Tensor:
-    return torch.rand(n, generator=rng, device=device) * (hi - lo) + lo
+NOISE_ROWS = 7
+"""Uniform draws per image: angle, scale, flip x, flip y, shift x, shift y, contrast."""
 
 
-def augment(
-    rgb: torch.Tensor, mask: torch.Tensor, rng: torch.Generator, cfg: AugmentConfig = AugmentConfig()
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``rgb (B, 3, H, W)`` in [0, 1] and ``mask (B, 1, H, W)`` in {0, 1} -> augmented copies."""
+def augment_noise(b: int, rng: torch.Generator, device: torch.device,
+                  cfg: AugmentConfig = AugmentConfig()) -> torch.Tensor:
+    """The ``(7, b)`` uniform draws of :func:`augment`, in the order it has always drawn them.
+
+    Drawn apart from the transform so a captured training step (a CUDA graph) can take them as an input
+    while the run's generator stays the one source of randomness (saved in checkpoints, resumable).
+    """
+    rows = [torch.rand(b, generator=rng, device=device) for _ in range(2)]
+    if cfg.flip:
+        rows += [torch.rand(b, generator=rng, device=device) for _ in range(2)]
+    else:
+        rows += [torch.ones(b, device=device)] * 2  # never below 0.5: no flip
+    rows += [torch.rand(b, generator=rng, device=device) for _ in range(3)]
+    return torch.stack(rows)
+
+
+def apply_augment(rgb: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor,
+                  cfg: AugmentConfig = AugmentConfig()) -> tuple[torch.Tensor, torch.Tensor]:
+    """Transform ``rgb (B, 3, H, W)`` in [0, 1] and ``mask (B, 1, H, W)`` in {0, 1} with the draws ``noise``.
+
+    No host synchronisation and no data-dependent shapes: safe inside a captured CUDA graph.
+    """
     if not cfg.enabled:
         return rgb, mask
     b, device = rgb.shape[0], rgb.device
-    angle = _uniform(b, -cfg.rotation_deg, cfg.rotation_deg, rng, device) * (math.pi / 180.0)
-    scale = _uniform(b, cfg.scale[0], cfg.scale[1], rng, device)
-    sx = torch.ones(b, device=device)
-    sy = torch.ones(b, device=device)
-    if cfg.flip:
-        sx = torch.where(torch.rand(b, generator=rng, device=device) < 0.5, -sx, sx)
-        sy = torch.where(torch.rand(b, generator=rng, device=device) < 0.5, -sy, sy)
-    tx = _uniform(b, -cfg.shift, cfg.shift, rng, device) * 2.0
-    ty = _uniform(b, -cfg.shift, cfg.shift, rng, device) * 2.0
+
+    def span(row: int, lo: float, hi: float) -> torch.Tensor:
+        return noise[row] * (hi - lo) + lo
+
+    angle = span(0, -cfg.rotation_deg, cfg.rotation_deg) * (math.pi / 180.0)
+    scale = span(1, cfg.scale[0], cfg.scale[1])
+    ones = torch.ones(b, device=device)
+    sx = torch.where(noise[2] < 0.5, -ones, ones)
+    sy = torch.where(noise[3] < 0.5, -ones, ones)
+    tx = span(4, -cfg.shift, cfg.shift) * 2.0
+    ty = span(5, -cfg.shift, cfg.shift) * 2.0
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     aspect = rgb.shape[-2] / rgb.shape[-1]  # a true rotation in pixels, expressed in normalised coords
     theta = torch.stack(
@@ -61,7 +81,16 @@ def augment(
     both = torch.cat((rgb, mask.to(rgb.dtype)), 1)
     out = F.grid_sample(both, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     rgb_out, mask_out = out[:, :3], (out[:, 3:] > 0.5).to(rgb.dtype)
-    factor = _uniform(b, cfg.contrast[0], cfg.contrast[1], rng, device).view(b, 1, 1, 1).to(rgb.dtype)
+    factor = span(6, cfg.contrast[0], cfg.contrast[1]).view(b, 1, 1, 1).to(rgb.dtype)
     mean = rgb_out.mean(dim=(1, 2, 3), keepdim=True)
     rgb_out = ((rgb_out - mean) * factor + mean).clamp(0.0, 1.0)
     return rgb_out, mask_out
+
+
+def augment(
+    rgb: torch.Tensor, mask: torch.Tensor, rng: torch.Generator, cfg: AugmentConfig = AugmentConfig()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rgb (B, 3, H, W)`` in [0, 1] and ``mask (B, 1, H, W)`` in {0, 1} -> augmented copies."""
+    if not cfg.enabled:
+        return rgb, mask
+    return apply_augment(rgb, mask, augment_noise(rgb.shape[0], rng, rgb.device, cfg), cfg)

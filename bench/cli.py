@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from bench.errors import BenchError
-from bench.options import field_options
+from bench.options import COMPILE_REMOVED, field_options
 from bench.plugins import PluginHost, get_host
 from bench.profiles import FIELDS, PROFILE_NAMES
 from bench.registry import KINDS
@@ -49,7 +49,11 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")
 @click.option("--force", is_flag=True, help="Start afresh: discard a finished record or a checkpoint.")
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the segmenter (falls back to eager if it fails).")
+@click.option("--cuda-graph", is_flag=True,
+              help="Capture the training step as one CUDA graph (CUDA, one process; eager otherwise, with the reason recorded).")
+@click.option("--bank-mb", default=None, type=click.IntRange(min=1),
+              help="Memory for generated pairs held on the device (default: a quarter of free GPU memory up to 4096, 1024 on CPU).")
+@click.option("--compile", "compile_", is_flag=True, hidden=True)
 @click.option("--subset", default=None, type=click.IntRange(min=1),
               help="Train (generators included) on N random training pairs.")
 @click.option("--subset-seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the --subset draw.")
@@ -65,9 +69,11 @@ def cli(strict_plugins: bool) -> None:
 @field_options(FIELDS)
 @click.pass_context
 def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, device,
-        save_predictions, force, resume, compile_, subset, subset_seed, exclude, fold, fold_seed, weights, nproc,
-        **overrides) -> None:
+        save_predictions, force, resume, cuda_graph, bank_mb, compile_, subset, subset_seed, exclude, fold, fold_seed,
+        weights, nproc, **overrides) -> None:
     """Run the protocol once and write a record under OUT."""
+    if compile_:
+        raise click.UsageError(COMPILE_REMOVED)
     from bench import distributed
     from bench.progress import RichReporter
     from bench.run import RunOptions, execute
@@ -81,7 +87,7 @@ def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, 
     data = overrides.pop("data")
     opts = RunOptions(gen=gen, seg=seg, loss=loss, schedule=schedule, data=data, test=test, profile=profile,
                       seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
-                      resume=resume, compile=compile_, subset=subset, subset_seed=subset_seed,
+                      resume=resume, cuda_graph=cuda_graph, bank_mb=bank_mb, subset=subset, subset_seed=subset_seed,
                       exclude=exclude, weights=weights, fold=fold, fold_seed=fold_seed, overrides=overrides)
     if not world.main:  # rank 0 speaks for the run
         execute(host, opts, world=world)
@@ -300,28 +306,54 @@ def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, 
 @click.option("--data", default="fixture?n=64", show_default=True, help="Dataset whose training split is used.")
 @click.option("--steps", default=10, show_default=True, type=int, help="Timed steps per measurement.")
 @click.option("--warmup", default=3, show_default=True, type=int)
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the segmenters.")
+@click.option("--cuda-graph", is_flag=True, help="Capture the harness step as one CUDA graph (as bench run --cuda-graph).")
+@click.option("--compile", "compile_", is_flag=True, hidden=True)
 @click.option("--with-sampling", is_flag=True, help="Also time each segmenter's synthetic step with each --gen.")
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Measure in K processes at once on the same device; rows give their images/s together.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: rows, data, machine.")
 @click.pass_context
-def perf_(ctx, segs, gens, size, batch, device, data, steps, warmup, compile_, with_sampling, as_json) -> None:
-    """Throughput of the harness step vs the bare model step, and of the data path."""
-    from bench.perf import perf
+def perf_(ctx, segs, gens, size, batch, device, data, steps, warmup, cuda_graph, compile_, with_sampling, processes,
+          as_json) -> None:
+    """Throughput of the harness step vs the bare model step, and of the data path.
 
+    Compile and capture time is never timed: warm-up steps run first (capture_s in --json says how long the
+    CUDA graph took). bench sweep --estimate --perf FILE reads the --json output.
+    """
+    from bench import perf as perf_module
+
+    if compile_:
+        raise click.UsageError(COMPILE_REMOVED)
     if not segs and not gens:
         raise BenchError("bench perf: name at least one --seg or --gen")
-    result = perf(_host(ctx), list(segs), list(gens), size, batch, device, data, warmup, steps, compile_,
-                  with_sampling)
+    if cuda_graph and warmup < 1:
+        raise click.UsageError("--cuda-graph needs --warmup 1 or more: the capture happens in the warm-up")
+    if processes > 1:
+        args = [*(a for s in segs for a in ("--seg", s)), *(a for g in gens for a in ("--gen", g)),
+                *(["--size", size] if size else []), "--batch", str(batch), "--device", device, "--data", data,
+                "--steps", str(steps), "--warmup", str(warmup), *(["--cuda-graph"] if cuda_graph else []),
+                *(["--with-sampling"] if with_sampling else [])]
+        result = perf_module.concurrent(args, processes)
+    else:
+        result = perf_module.perf(_host(ctx), list(segs), list(gens), size, batch, device, data, warmup, steps,
+                                  cuda_graph, with_sampling)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     m = result["machine"]
     click.echo(f"machine: {m.get('gpu') or m['cpu']} ({m['cores']} cores), torch {m['torch']}")
-    click.echo("| component | size | device | train img/s | model img/s | ratio | peak MB |")
-    click.echo("| --- | --- | --- | --- | --- | --- | --- |")
+    if result.get("processes", 1) > 1:
+        click.echo(f"{result['processes']} processes at once on {result['rows'][0]['device'] if result['rows'] else '-'}: "
+                   "images/s summed over them")
+    click.echo("| component | size | device | step | train img/s | model img/s | ratio | peak MB |")
+    click.echo("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in result["rows"]:
-        click.echo(f"| {r['component']} | {r['size']} | {r['device']} | {r['train_img_s']:.1f} | "
+        step = f"graph ({r['capture_s']:.1f} s capture)" if r.get("cuda_graph") else "eager"
+        click.echo(f"| {r['component']} | {r['size']} | {r['device']} | {step} | {r['train_img_s']:.1f} | "
                    f"{r['model_img_s']:.1f} | {r['ratio']:.2f} | {r['peak_mem_mb']:.0f} |")
+    for r in result["rows"]:
+        if r.get("graph_error"):
+            click.echo(f"{r['component']}: eager step, {r['graph_error']}")
     d = result["data"]
     click.echo(f"data ({d['data']}, {d['n_images']} images at {d['size']}): prepare {d['prepare_img_s']:.0f} img/s, "
                f"load {d['load_s'] * 1000:.1f} ms, naive DataLoader epoch {d['naive_epoch_s']:.2f} s "

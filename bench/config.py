@@ -44,7 +44,8 @@ class RunOptions:
     save_predictions: bool = False
     force: bool = False
     resume: bool = False
-    compile: bool = False
+    cuda_graph: bool = False
+    bank_mb: int | None = None
     subset: int | None = None
     subset_seed: int = 0
     exclude: str | None = None

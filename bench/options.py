@@ -11,6 +11,10 @@ from bench import profiles
 from bench.config import GRID_RUN_OPTIONS, RunOptions
 from bench.errors import ConfigError
 
+COMPILE_REMOVED = ("--compile was removed: torch.compile of the segmenter made the training step slower than eager "
+                   "on an H200 (docs/performance.md). Use --cuda-graph (grid or --set key cuda_graph = true), "
+                   "which captures the whole step as one CUDA graph")
+
 _CLICK_TYPES: dict[type, Any] = {int: click.INT, float: click.FLOAT, str: click.STRING}
 
 
@@ -54,6 +58,8 @@ GRID_KEYS: tuple[str, ...] = GRID_RUN_OPTIONS + tuple(f.name for f in profiles.F
 def cast_setting(key: str, value: Any, where: str) -> tuple[str, Any]:
     """``(normalised key, value cast to its type)`` for a grid or ``--set`` value; errors name ``where``."""
     norm = key.replace("-", "_")
+    if norm == "compile":
+        raise ConfigError(f"{where}: {COMPILE_REMOVED}")
     if norm in profiles.BY_NAME:
         return norm, profiles.BY_NAME[norm].cast(value, f"{where} {key}")
     if norm not in OPTION_TYPES:

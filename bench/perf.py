@@ -10,9 +10,13 @@ per-sample ``Dataset``/``DataLoader`` pipeline that decodes and resizes the JPEG
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +33,7 @@ from bench.data.spec import format_size, parse_size
 from bench.generators import build_generator, to_gan_input
 from bench.plugins import PluginHost
 from bench.build import build_segmenter, load_dataset, resolve_device
+from bench.errors import ConfigError
 from bench.train import Trainer, TrainState
 
 
@@ -43,23 +48,76 @@ def _peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # whole-process peak RSS on Linux
 
 
-def _rate(step: Callable[[], Any], images_per_step: int, device: torch.device, warmup: int, steps: int) -> float:
+_barriers = itertools.count()
+
+
+def barrier(timeout_s: float = 600.0) -> None:
+    """Under ``bench perf --processes K``: wait until every measuring process reaches this point, so that
+    their timed steps overlap. A no-op in a single process."""
+    folder = os.environ.get("BENCH_PERF_BARRIER")
+    if not folder:
+        return
+    rank, k, n = os.environ["BENCH_PERF_RANK"], int(os.environ["BENCH_PERF_PROCESSES"]), next(_barriers)
+    Path(folder, f"{n}.{rank}").touch()
+    deadline = time.monotonic() + timeout_s
+    while len(list(Path(folder).glob(f"{n}.*"))) < k:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bench perf --processes {k}: the other processes did not reach measurement {n}")
+        time.sleep(0.005)
+
+
+def concurrent(args: list[str], processes: int) -> dict[str, Any]:
+    """``bench perf ARGS --json`` in ``processes`` processes at once (their timed steps aligned): each row's
+    images/s summed over them, what several runs sharing one device reach together."""
+    with tempfile.TemporaryDirectory(prefix="bench-perf-barrier-") as folder:
+        procs = [subprocess.Popen([sys.executable, "-m", "bench", "perf", *args, "--json"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "BENCH_PERF_BARRIER": folder, "BENCH_PERF_RANK": str(rank),
+                                       "BENCH_PERF_PROCESSES": str(processes)})
+                 for rank in range(processes)]
+        outputs = [proc.communicate() for proc in procs]
+    failed = [err for proc, (_, err) in zip(procs, outputs) if proc.returncode != 0]
+    if failed:
+        raise ConfigError(f"bench perf --processes {processes}: a measuring process failed:\n{failed[0].strip()}")
+    results = [json.loads(out) for out, _ in outputs]
+    rows = []
+    for parts in zip(*(r["rows"] for r in results)):
+        row = dict(parts[0])
+        row["train_img_s"] = sum(p["train_img_s"] for p in parts)
+        row["model_img_s"] = sum(p["model_img_s"] for p in parts)
+        row["ratio"] = row["train_img_s"] / row["model_img_s"]
+        row["peak_mem_mb"] = max(p["peak_mem_mb"] for p in parts)
+        row["processes"] = processes
+        row["per_process_img_s"] = [p["train_img_s"] for p in parts]
+        rows.append(row)
+    return {**results[0], "rows": rows, "processes": processes}
+
+
+def _rate(step: Callable[[], int], device: torch.device, warmup: int, steps: int) -> float:
+    """Images per second over ``steps`` calls of ``step`` (each returns the images it trained on), after
+    ``warmup`` untimed calls; 0 when nothing is timed."""
     for _ in range(warmup):
         step()
     _sync(device)
+    barrier()
     t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
+    images = sum(step() for _ in range(steps))
     _sync(device)
-    return images_per_step * steps / (time.perf_counter() - t0)
+    return images / (time.perf_counter() - t0) if steps else 0.0
 
 
 def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, int] | None, batch: int,
-                  device: torch.device, data: str, warmup: int, steps: int, compile_: bool) -> dict[str, Any]:
+                  device: torch.device, data: str, warmup: int, steps: int, cuda_graph: bool) -> dict[str, Any]:
     component = host.registry.get("segmenters", seg.split(":")[0])
     size = size or parse_size(component.meta.size)
     cset = component.meta.channels
     loss_fn = host.registry.get("losses", component.meta.loss).factory()
+    dataset = load_dataset(host, data, "--data")
+    real = prepare(dataset.split("train"), size).to(device)
+    if batch > len(real):
+        raise ConfigError(f"--batch {batch}: larger than the training split of --data {data} ({len(real)} pairs); "
+                          f"a step would train on {len(real)} images, not {batch}. Use --batch {len(real)} or less, "
+                          "or more data")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats(device)
@@ -69,28 +127,26 @@ def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, 
         model = build_segmenter(host, seg, cset, 1.0).to(device)
         return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
 
-    # The bare model step: random tensors already on the device.
+    # The bare model step: random tensors already on the device, eager.
     model = fresh_model()
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
     x = torch.randn(batch, channels.channel_count(cset), *size, device=device)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
     y = (torch.rand(batch, 1, *size, device=device) > 0.5).float()
-    forward = torch.compile(model) if compile_ else model
 
-    def bare() -> None:
+    def bare() -> int:
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = forward(x)
+            logits = model(x)
         loss = loss_fn(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        return batch
 
-    model_img_s = _rate(bare, batch, device, warmup, steps)
+    model_img_s = _rate(bare, device, warmup, steps)
 
-    # The harness step: the prepared split on the device, augmentation, channels, optional generators.
-    dataset = load_dataset(host, data, "--data")
-    real = prepare(dataset.split("train"), size).to(device)
+    # The harness step: the prepared split on the device, augmentation, channels, the synthetic bank.
     generators = []
     for name in gens:
         gen = build_generator(host.registry.get("generators", name),
@@ -100,24 +156,33 @@ def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, 
         generators.append(gen)
     model = fresh_model()
     trainer = Trainer(TrainState(model, torch.optim.Adam(model.parameters(), lr=3e-4)), loss_fn, cset, size,
-                      batch, device, 0)
-    if compile_:
-        trainer.enable_compile()
+                      batch, device, 0, cuda_graph=cuda_graph)
     order = torch.randperm(len(real), generator=torch.Generator().manual_seed(0)).to(device)
     counter = {"i": 0}
     source = "synthetic" if generators else "real"
 
-    def harness() -> None:
+    def harness() -> int:
         i = counter["i"]
         start = (i * batch) % max(len(real) - batch + 1, 1)
-        trainer.step(source, order[start : start + batch], real, generators, i)
+        idx = order[start : start + batch]
+        trainer.step(source, idx, real, i)
         counter["i"] += 1
+        return len(idx)
 
-    train_img_s = _rate(harness, batch, device, warmup, steps)
+    # Each of the two "epochs" sizes the bank for its own steps: the timed one pays its bank refill.
+    trainer.start_epoch(source, [batch] * warmup, generators)
+    _rate(harness, device, warmup, 0)
+    trainer.start_epoch(source, [batch] * steps, generators)
+    train_img_s = _rate(harness, device, 0, steps)
+    step = trainer.step_info()
     label = seg + (f" + {','.join(gens)} samples" if gens else "")
-    return {"component": label, "size": format_size(size), "device": str(device), "batch": batch,
-            "train_img_s": train_img_s, "model_img_s": model_img_s, "ratio": train_img_s / model_img_s,
-            "peak_mem_mb": _peak_mb(device), "compile": compile_ and trainer.compile_error is None}
+    row = {"component": label, "size": format_size(size), "device": str(device), "batch": batch,
+           "train_img_s": train_img_s, "model_img_s": model_img_s, "ratio": train_img_s / model_img_s,
+           "peak_mem_mb": _peak_mb(device), "cuda_graph": bool(step["graphed"]),
+           "graph_error": step["graph_error"], "capture_s": step.get("capture_s", 0.0)}
+    if trainer.bank is not None:
+        row["bank"] = trainer.bank.info()
+    return row
 
 
 def generator_row(host: PluginHost, name: str, size: tuple[int, int], batch: int, device: torch.device,
@@ -139,7 +204,7 @@ def generator_row(host: PluginHost, name: str, size: tuple[int, int], batch: int
         rates[kind] = (n // batch) * batch / (time.perf_counter() - t0)
     return {"component": f"{name} (GAN training)", "size": format_size(size), "device": str(device), "batch": batch,
             "train_img_s": rates["train"], "model_img_s": rates["model"], "ratio": rates["train"] / rates["model"],
-            "peak_mem_mb": _peak_mb(device), "compile": False}
+            "peak_mem_mb": _peak_mb(device), "cuda_graph": False}
 
 
 class NaiveDataset(torch.utils.data.Dataset):
@@ -225,15 +290,15 @@ def machine(device: torch.device) -> dict[str, Any]:
 
 
 def perf(host: PluginHost, segs: list[str], gens: list[str], size: str | None, batch: int, device_name: str,
-         data: str, warmup: int, steps: int, compile_: bool, with_gen_sampling: bool) -> dict[str, Any]:
+         data: str, warmup: int, steps: int, cuda_graph: bool, with_gen_sampling: bool) -> dict[str, Any]:
     device = resolve_device(device_name)
     hw = parse_size(size, "--size") if size else None
     rows = []
     for seg in segs:
-        rows.append(segmenter_row(host, seg, [], hw, batch, device, data, warmup, steps, compile_))
+        rows.append(segmenter_row(host, seg, [], hw, batch, device, data, warmup, steps, cuda_graph))
         if with_gen_sampling:
             for gen in gens:
-                rows.append(segmenter_row(host, seg, [gen], hw, batch, device, data, warmup, steps, compile_))
+                rows.append(segmenter_row(host, seg, [gen], hw, batch, device, data, warmup, steps, cuda_graph))
     for gen in gens:
         rows.append(generator_row(host, gen, hw or (192, 256), batch, device, data, steps))
     first = hw or parse_size(host.registry.get("segmenters", segs[0].split(":")[0]).meta.size) \

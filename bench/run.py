@@ -242,9 +242,7 @@ def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase
 
     trainer = Trainer(state, loss_fn, config.channels, config.size, config.batch_size, device, config.seed,
                       reporter=ctx.reporter, on_epoch_end=checkpoint, validate=validate if world.main else None,
-                      network=network, world=world)
-    if ctx.opts.compile:
-        trainer.enable_compile()
+                      network=network, world=world, cuda_graph=ctx.opts.cuda_graph, bank_mb=ctx.opts.bank_mb)
     if latest.exists():
         saved = checkpoints.load(latest)
         checkpoints.check_resumable(saved, mark, latest)
@@ -261,9 +259,9 @@ def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase
     t0 = time.perf_counter()
     history = trainer.run(phases, real, generators)
     ctx.timings["train_s"] = time.perf_counter() - t0
-    ctx.runtime["step"] = {"amp": "bf16" if trainer.amp else "fp32", "channels_last": trainer.channels_last,
-                           "compile": ctx.opts.compile, "compiled": ctx.opts.compile and trainer.compile_error is None,
-                           "compile_error": trainer.compile_error}
+    ctx.runtime["step"] = trainer.step_info()
+    if trainer.bank is not None:
+        ctx.runtime["bank"] = trainer.bank.info()
     return model, state, history
 
 

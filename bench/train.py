@@ -10,20 +10,21 @@ from __future__ import annotations
 import json
 import random
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from bench import distributed
-from bench.augment import AugmentConfig, augment
+from bench import bank as synthetic_bank
+from bench.augment import AugmentConfig, apply_augment, augment_noise
+from bench.bank import SyntheticBank, to_pairs
 from bench.components import Generator, Phase
 from bench.data import channels
 from bench.data.prepare import Prepared
-from bench.errors import TrainingError
+from bench.errors import ConfigError, TrainingError
+from bench.graph_step import Segments, StepGraphs, unavailable
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -102,13 +103,7 @@ def synthetic_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` generated pairs as (RGB in [0, 1], binary mask), resized to the segmenter's size."""
     with torch.no_grad():
-        x = gen.sample(n, rng=rng).float()
-    rgb = ((x[:, :3] + 1.0) * 0.5).clamp(0.0, 1.0)
-    mask = (x[:, 3:] > 0).float()
-    if tuple(rgb.shape[-2:]) != tuple(size):
-        rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=True)
-        mask = (F.interpolate(mask, size=size, mode="bilinear", align_corners=False) > 0.5).float()
-    return rgb, mask
+        return to_pairs(gen.sample(n, rng=rng), size)
 
 
 class Trainer:
@@ -129,9 +124,13 @@ class Trainer:
         validate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
         network: torch.nn.Module | None = None,
         world: distributed.World = distributed.World(),
+        cuda_graph: bool = False,
+        bank_mb: float | None = None,
     ) -> None:
         """``network`` is what the forward pass calls (a DistributedDataParallel wrapper of ``state.model``
-        under ``world``); batches are this rank's share, and the device RNG is seeded per rank."""
+        under ``world``); batches are this rank's share, and the device RNG is seeded per rank.
+        ``cuda_graph`` captures the step (falling back to eager, with :attr:`graph_error` saying why);
+        ``bank_mb`` bounds the synthetic bank (default: :func:`bench.bank.default_budget_mb`)."""
         self.state = state
         self.loss_fn = loss_fn
         self.channel_set = channel_set
@@ -147,8 +146,15 @@ class Trainer:
         self._correct: torch.Tensor | None = None
         self.amp = device.type == "cuda"
         self.channels_last = device.type == "cuda"
-        self.compiled: Callable[..., Any] | None = None
-        self.compile_error: str | None = None
+        self.cuda_graph = cuda_graph
+        self.graphs: StepGraphs | None = None
+        self.graph_error: str | None = None
+        if cuda_graph:
+            self.graph_error = unavailable(device, world.distributed)
+            if self.graph_error is None:
+                self.graphs = StepGraphs(self._core, state.model, state.optimizer)
+        self.bank_mb = bank_mb
+        self.bank: SyntheticBank | None = None
         self.rngs = {
             "order": torch.Generator().manual_seed(seed),
             "device": torch.Generator(device=device).manual_seed(seed + 1 + 1_000_003 * world.rank),
@@ -171,57 +177,79 @@ class Trainer:
             self.state.phase_index, self.state.epoch = index + 1, 0
         return self.state.history
 
-    def _batch(
-        self, source: str, idx: torch.Tensor, n: int, real: Prepared, generators: list[Generator], step: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if source == "real":
-            return real.images[idx].float() / 255.0, real.masks[idx].float()
-        gen = generators[step % len(generators)]
-        if source == "synthetic":
-            return synthetic_batch(gen, n, self.size, self.rngs["device"])
-        half = n // 2
-        rgb_r, mask_r = real.images[idx[: n - half]].float() / 255.0, real.masks[idx[: n - half]].float()
-        rgb_s, mask_s = synthetic_batch(gen, half, self.size, self.rngs["device"])
-        return torch.cat((rgb_r, rgb_s)), torch.cat((mask_r, mask_s))
+    def start_epoch(self, source: str, batch_sizes: list[int], generators: list[Generator]) -> None:
+        """Size the synthetic bank for an epoch of ``batch_sizes`` drawn from ``source`` (nothing for real)."""
+        needs = synthetic_bank.epoch_needs(source, batch_sizes, len(generators))
+        if not any(needs):
+            return
+        if self.bank is None or self.bank.generators != generators:
+            budget = self.bank_mb if self.bank_mb is not None else synthetic_bank.default_budget_mb(self.device)
+            self.bank = SyntheticBank(generators, self.size, self.device, self.rngs["device"], budget)
+        largest = max(batch_sizes) if source == "synthetic" else max(batch_sizes) // 2
+        try:
+            self.bank.start_epoch(needs, largest)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
-    def step(self, source: str, idx: torch.Tensor, real: Prepared, generators: list[Generator],
-             step: int) -> torch.Tensor:
-        """One optimisation step on the batch ``idx`` of ``real`` (or synthetic); the loss stays on the device.
+    def _segments(self, source: str, idx: torch.Tensor, real: Prepared, step: int) -> Segments:
+        """Where the batch comes from: rows of the real split, of a generator's bank ring, or both (mixed)."""
+        if source == "real":
+            return [(real.images, real.masks, idx)]
+        assert self.bank is not None, "start_epoch sizes the bank before a synthetic step"
+        g = step % len(self.bank.generators)
+        if source == "synthetic":
+            return [self.bank.take(g, len(idx))]
+        half = len(idx) // 2
+        return [(real.images, real.masks, idx[: len(idx) - half]), self.bank.take(g, half)]
+
+    def step(self, source: str, idx: torch.Tensor, real: Prepared, step: int) -> torch.Tensor:
+        """One optimisation step on the batch ``idx`` of ``real`` (or of the bank); the loss stays on the device.
 
         bf16 autocast on CUDA (fp32 elsewhere); channels-last inputs when the model is channels-last.
+        Random draws happen here, outside any captured graph, from the run's generators.
         """
-        opt = self.state.optimizer
-        rgb, mask = self._batch(source, idx, len(idx), real, generators, step)
-        rgb, mask = augment(rgb, mask, self.rngs["device"], self.augment_cfg)
+        segments = self._segments(source, idx, real, step)
+        n = len(idx)
+        if self.augment_cfg.enabled:
+            noise = augment_noise(n, self.rngs["device"], self.device, self.augment_cfg)
+        else:
+            noise = torch.zeros(7, n, device=self.device)
+        out = self.graphs.run(segments, noise) if self.graphs is not None else None
+        if out is None:
+            self.state.optimizer.zero_grad(set_to_none=True)
+            out = self._core(segments, noise)
+        loss, correct = out
+        if self._correct is not None:
+            self._correct += correct
+        return loss.detach()
+
+    def _core(self, segments: Segments, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gather, augment, expand channels, forward, loss, backward, Adam: no host synchronisation, so it
+        runs eagerly or captured alike. Returns the loss and the batch's pixel accuracy times its size."""
+        rgbs = [images[index].float() / 255.0 for images, _, index in segments]
+        labels = [masks[index].float() for _, masks, index in segments]
+        rgb = rgbs[0] if len(rgbs) == 1 else torch.cat(rgbs)
+        mask = labels[0] if len(labels) == 1 else torch.cat(labels)
+        rgb, mask = apply_augment(rgb, mask, noise, self.augment_cfg)
         x = channels.expand(rgb, self.channel_set)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits = self._forward(x)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp,
+                            cache_enabled=self.graphs is None):
+            logits = self.network(x)
         loss = self.loss_fn(logits.float(), mask)
-        if self._correct is not None:
-            self._correct += ((logits.detach() > 0) == (mask > 0.5)).float().mean() * len(idx)
-        opt.zero_grad(set_to_none=True)
+        correct = ((logits.detach() > 0) == (mask > 0.5)).float().mean() * len(rgb)
         loss.backward()
-        opt.step()
-        return loss.detach()
+        self.state.optimizer.step()
+        return loss.detach(), correct
 
-    def enable_compile(self) -> None:
-        """Use ``torch.compile`` for the forward pass; fall back to eager (and say why) if it fails."""
-        try:
-            self.compiled = torch.compile(self.network)
-        except Exception as exc:  # torch.compile unavailable on this platform
-            self.compile_error = f"{type(exc).__name__}: {exc}"
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.compiled is not None:
-            try:
-                return self.compiled(x)
-            except Exception as exc:  # compilation happens at the first call; fall back once, for good
-                self.compile_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                self.compiled = None
-                warnings.warn(f"--compile: torch.compile failed ({self.compile_error}); training eagerly")
-        return self.network(x)
+    def step_info(self) -> dict[str, Any]:
+        """What the record says about the step: precision, layout, whether and how it was captured."""
+        info: dict[str, Any] = {"amp": "bf16" if self.amp else "fp32", "channels_last": self.channels_last,
+                                "cuda_graph": self.cuda_graph, "graphed": False, "graph_error": self.graph_error}
+        if self.graphs is not None:
+            info.update(self.graphs.info(), graphed=self.graphs.replays > 0, graph_error=self.graphs.error)
+        return info
 
     def _epoch(self, phase: Phase, epoch: int, real: Prepared, generators: list[Generator]) -> None:
         self.state.model.train()
@@ -230,8 +258,9 @@ class Trainer:
         step_losses: list[torch.Tensor] = []
         self._correct = torch.zeros((), device=self.device)
         t0 = time.perf_counter()
+        self.start_epoch(phase.source, [len(idx) for idx in batches], generators)
         for step, idx in enumerate(batches):
-            step_losses.append(self.step(phase.source, idx, real, generators, step))
+            step_losses.append(self.step(phase.source, idx, real, step))
             self.reporter.advance(1, len(idx))
         losses = torch.stack(step_losses).float()
         sizes = torch.tensor([len(idx) for idx in batches], dtype=torch.float32, device=losses.device)

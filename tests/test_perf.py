@@ -2,10 +2,9 @@
 
 import json
 
-import torch
+import pytest
 
-from bench.api import SegmenterMeta, hookimpl
-from conftest import bench_cli
+from conftest import bench_cli, bench_main
 
 
 def test_perf_json_has_rows_and_data():
@@ -24,21 +23,15 @@ def test_perf_table_and_missing_components():
     text = bench_cli("perf", "--seg", "cdnn3", "--size", "32x48", "--steps", "1", "--warmup", "1", "--batch", "2",
                      "--data", "fixture?n=8").stdout
     assert "| cdnn3 | 32x48 | cpu |" in text and "naive DataLoader epoch" in text
-    proc = bench_cli("perf", check=False)
+    proc = bench_main("perf", check=False)
     assert proc.returncode == 2 and "name at least one --seg or --gen" in proc.stderr
+    proc = bench_main("perf", "--seg", "cdnn0", "--batch", "256", "--data", "fixture?n=8", check=False)
+    assert proc.returncode == 2 and "--batch 256: larger than the training split" in proc.stderr
 
 
-def test_compile_flag_runs_and_is_recorded(bench_register, bench_run):
-    """A one-convolution segmenter keeps torch.compile's CPU compile time to seconds."""
-
-    class Plugin:
-        @hookimpl
-        def bench_register_segmenters(self, register):
-            register("one-conv", lambda in_channels, width=1.0: torch.nn.Conv2d(in_channels, 1, 3, padding=1),
-                     meta=SegmenterMeta(size="32x32", channels="rgb", loss="bce"))
-
-    bench_register(Plugin(), name="compile-plugin")
-    record = bench_run(seg="one-conv", compile=True)
-    step = record["runtime"]["step"]
-    assert step["compile"] is True and step["amp"] == "fp32"
-    assert step["compiled"] is (step["compile_error"] is None)
+def test_perf_processes_measure_at_once_and_sum_their_rows():
+    out = json.loads(bench_cli("perf", "--seg", "cdnn0", "--size", "16x24", "--steps", "2", "--warmup", "1",
+                               "--batch", "4", "--data", "fixture?n=8", "--processes", "2", "--json").stdout)
+    row = out["rows"][0]
+    assert out["processes"] == 2 and row["processes"] == 2 and len(row["per_process_img_s"]) == 2
+    assert row["train_img_s"] == pytest.approx(sum(row["per_process_img_s"]))

@@ -1,0 +1,117 @@
+"""The synthetic bank and the captured step's CPU side: what a segmenter trains on is unchanged."""
+
+import pytest
+import torch
+
+from bench.augment import AugmentConfig
+from bench.bank import SyntheticBank, to_pairs
+from bench.build import load_dataset
+from bench.components import Generator, Phase
+from bench.data.prepare import prepare
+from bench.errors import ConfigError
+from bench.plugins import get_host
+from bench.train import Trainer, TrainState, synthetic_batch
+from conftest import bench_main
+
+
+class SerialGenerator(Generator):
+    """Each sample carries its own serial number (red and green bytes) and its generator's number (blue)."""
+
+    size = (16, 16)
+
+    def __init__(self, number):
+        self.number, self.serial, self.calls = number, 0, []
+
+    def fit(self, data, *, epochs, batch_size, rng, on_epoch=None):
+        return {}
+
+    def sample(self, n, *, rng):
+        self.calls.append(n)
+        serial = torch.arange(self.serial, self.serial + n, dtype=torch.float32)
+        self.serial += n
+        x = torch.ones(n, 4, 16, 16)
+        for channel, value in enumerate((serial % 256, serial // 256, torch.full((n,), float(self.number)))):
+            x[:, channel] = (value / 255 * 2 - 1).view(n, 1, 1)
+        return x
+
+    def to(self, device):
+        return self
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+class Recorder(torch.nn.Module):
+    """A one-convolution segmenter that keeps every batch it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 1, 1)
+        self.batches = []
+
+    def forward(self, x):
+        self.batches.append(((x.detach()[:, :, 0, 0] + 1) / 2 * 255).round().long())  # rgb was scaled to [-1, 1]
+        return self.conv(x)
+
+
+def train(source, epochs, bank_mb=None, n=40, batch=16):
+    real = prepare(load_dataset(get_host(), f"fixture?n={n}", "--data").split("train"), (16, 16))
+    model = Recorder()
+    gens = [SerialGenerator(1), SerialGenerator(2)]
+    trainer = Trainer(TrainState(model, torch.optim.Adam(model.parameters())),
+                      get_host().registry.get("losses", "bce").factory(), "rgb", (16, 16), batch, torch.device("cpu"),
+                      0, augment_cfg=AugmentConfig(enabled=False), bank_mb=bank_mb)
+    trainer.run([Phase(source, source, epochs)], real, gens)
+    return model.batches, gens, trainer
+
+
+@pytest.mark.parametrize("bank_mb", [None, 0.04])  # 0.04 MB: 20 pairs per generator, refilled as it empties
+def test_every_synthetic_pair_is_used_once_and_every_epoch_is_fresh(bank_mb):
+    batches, gens, trainer = train("synthetic", 2, bank_mb)
+    assert len(batches) == 6  # 40 pairs in batches of 16, 16, 8, for two epochs
+    seen = {1: [], 2: []}
+    for step, batch in enumerate(batches):
+        number = {int(v) for v in batch[:, 2]}
+        assert number == {1 + step % 3 % 2}  # steps alternate generators within each epoch
+        seen[1 + step % 3 % 2] += [int(r) + 256 * int(g) for r, g in batch[:, :2]]
+    assert sorted(seen[1]) == list(range(48)) and sorted(seen[2]) == list(range(32))  # once each, all fresh
+    assert sum(gens[0].calls) == 48 and sum(gens[1].calls) == 32  # nothing generated and left unused
+    info = trainer.bank.info()
+    assert info["generated"] == 80 and info["budget_mb"] == (bank_mb or 1024)
+    if bank_mb:
+        assert info["capacity"] == [20, 16] and info["refills"] > 4 and info["mb"] <= bank_mb
+
+
+def test_mixed_batches_take_their_second_half_from_the_bank():
+    batches, gens, _ = train("mixed", 1)
+    for step, batch in enumerate(batches):
+        half = len(batch) // 2
+        assert {int(v) for v in batch[len(batch) - half:, 2]} == {1 + step % 2}
+    assert sum(gens[0].calls) == 8 + 4 and sum(gens[1].calls) == 8
+
+
+def test_banked_pairs_are_the_generators_pairs_in_eight_bits():
+    gen = SerialGenerator(0)
+    gen.sample = lambda n, *, rng: torch.rand(n, 4, 16, 16, generator=rng) * 2 - 1
+    bank = SyntheticBank([gen], (8, 12), torch.device("cpu"), torch.Generator().manual_seed(3), 1)
+    bank.start_epoch([5], 5)
+    images, masks, index = bank.take(0, 5)
+    rgb, mask = synthetic_batch(gen, 5, (8, 12), torch.Generator().manual_seed(3))
+    assert torch.allclose(images[index].float() / 255, rgb, atol=0.5 / 255 + 1e-6)
+    assert torch.equal(masks[index].float(), mask) and to_pairs(torch.zeros(1, 4, 8, 12), (8, 12))[1].sum() == 0
+
+
+def test_a_bank_budget_below_one_batch_is_refused():
+    with pytest.raises(ConfigError, match=r"--bank-mb 0.001: holds 0 generated pairs .* fewer than one batch"):
+        train("synthetic", 1, bank_mb=0.001)
+
+
+def test_cuda_graph_off_cuda_trains_eagerly_and_says_why(bench_run):
+    record = bench_run(seg="cdnn0", cuda_graph=True)
+    step = record["runtime"]["step"]
+    assert step["cuda_graph"] is True and step["graphed"] is False and "CUDA device" in step["graph_error"]
+    proc = bench_main("run", "--compile", check=False)
+    assert proc.returncode == 2 and "--compile was removed" in proc.stderr and "--cuda-graph" in proc.stderr

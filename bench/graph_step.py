@@ -13,7 +13,7 @@ epoch's last, smaller batch) runs eagerly rather than being captured again. Wher
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -47,18 +47,50 @@ def make_capturable(optimizer: torch.optim.Optimizer) -> None:
                 state["step"] = state["step"].to(device=p.device, dtype=torch.float32)
 
 
+class CudaCapture:
+    """How :class:`StepGraphs` captures on a GPU: warm-up on a side stream, ``torch.cuda.graph`` into one
+    memory pool shared by the layouts (they never replay at once, and their outputs are copied at once)."""
+
+    def __init__(self) -> None:
+        self.pool: Any = None
+
+    def prepare(self, optimizer: torch.optim.Optimizer) -> None:
+        make_capturable(optimizer)
+
+    def warmup(self, fn: Callable[[], object]) -> None:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(WARMUP):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+
+    def capture(self, fn: Callable[[], tuple[torch.Tensor, torch.Tensor]]
+                ) -> tuple[Callable[[], None], tuple[torch.Tensor, torch.Tensor]]:
+        graph = torch.cuda.CUDAGraph()
+        self.pool = self.pool or torch.cuda.graph_pool_handle()
+        with torch.cuda.graph(graph, pool=self.pool):
+            outputs = fn()
+        return graph.replay, outputs
+
+    def synchronize(self) -> None:
+        torch.cuda.synchronize()
+
+
 class StepGraphs:
     """Captured steps keyed by batch layout; :meth:`run` replays one or returns ``None`` to run eagerly."""
 
-    def __init__(self, core: Core, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    def __init__(self, core: Core, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 capture: Any = None) -> None:
+        """``capture``: how to capture (default :class:`CudaCapture`; tests pass one that replays eagerly)."""
         self.core, self.model, self.optimizer = core, model, optimizer
-        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, list[torch.Tensor], torch.Tensor,
-                                       tuple[torch.Tensor, torch.Tensor]]] = {}
+        self.backend = capture if capture is not None else CudaCapture()
+        self.graphs: dict[tuple, tuple[Callable[[], None], list[torch.Tensor], torch.Tensor,
+                                       tuple[torch.Tensor, torch.Tensor], Segments]] = {}
         self.error: str | None = None
         self.capture_s = 0.0
         self.replays = 0
         self.eager_steps = 0
-        self.pool: tuple | None = None
 
     @staticmethod
     def key(segments: Segments, noise: torch.Tensor) -> tuple:
@@ -80,11 +112,11 @@ class StepGraphs:
             if entry is None:
                 self.eager_steps += 1
                 return None
-        graph, static_index, static_noise, outputs = entry
+        replay, static_index, static_noise, outputs, _ = entry
         for static, (_, _, index) in zip(static_index, segments):
             static.copy_(index)
         static_noise.copy_(noise)
-        graph.replay()
+        replay()
         self.replays += 1
         return outputs[0].clone(), outputs[1].clone()
 
@@ -96,32 +128,31 @@ class StepGraphs:
         static_index = [index.clone() for _, _, index in segments]
         static_noise = noise.clone()
         static = [(im, m, i) for (im, m, _), i in zip(segments, static_index)]
-        make_capturable(self.optimizer)  # here, not earlier: a resumed optimiser state may have replaced it
+        self.backend.prepare(self.optimizer)  # here, not earlier: a resumed optimiser state may have replaced it
         saved = self._snapshot()
-        try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(WARMUP):
-                    self.optimizer.zero_grad(set_to_none=True)
-                    self.core(static, static_noise)
-            torch.cuda.current_stream().wait_stream(side)
-            self._restore(saved)
+
+        def step() -> tuple[torch.Tensor, torch.Tensor]:
+            return self.core(static, static_noise)
+
+        def warm() -> None:
             self.optimizer.zero_grad(set_to_none=True)
-            graph = torch.cuda.CUDAGraph()
-            self.pool = self.pool or torch.cuda.graph_pool_handle()
-            with torch.cuda.graph(graph, pool=self.pool):  # one pool: layouts never replay at once
-                outputs = self.core(static, static_noise)
+            step()
+
+        try:
+            self.backend.warmup(warm)
+            self._restore(saved)
+            self.optimizer.zero_grad(set_to_none=True)  # the captured backward writes the gradients afresh
+            replay, outputs = self.backend.capture(step)
         except Exception as exc:  # an operation that cannot be captured: train eagerly, and say why
-            torch.cuda.synchronize()
+            self.backend.synchronize()
             self._restore(saved)
             self.optimizer.zero_grad(set_to_none=True)
             self.error = f"capture failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             self.capture_s += time.perf_counter() - t0
             return None
-        torch.cuda.synchronize()
+        self.backend.synchronize()
         self.capture_s += time.perf_counter() - t0
-        entry = (graph, static_index, static_noise, outputs)
+        entry = (replay, static_index, static_noise, outputs, static)  # static keeps its sources alive
         self.graphs[key] = entry
         return entry
 

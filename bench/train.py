@@ -126,11 +126,13 @@ class Trainer:
         world: distributed.World = distributed.World(),
         cuda_graph: bool = False,
         bank_mb: float | None = None,
+        capture: Any = None,
     ) -> None:
         """``network`` is what the forward pass calls (a DistributedDataParallel wrapper of ``state.model``
         under ``world``); batches are this rank's share, and the device RNG is seeded per rank.
         ``cuda_graph`` captures the step (falling back to eager, with :attr:`graph_error` saying why);
-        ``bank_mb`` bounds the synthetic bank (default: :func:`bench.bank.default_budget_mb`)."""
+        ``bank_mb`` bounds the synthetic bank (default: :func:`bench.bank.default_budget_mb`); ``capture``
+        replaces CUDA graph capture (:class:`bench.graph_step.CudaCapture`), for tests off a GPU."""
         self.state = state
         self.loss_fn = loss_fn
         self.channel_set = channel_set
@@ -150,9 +152,9 @@ class Trainer:
         self.graphs: StepGraphs | None = None
         self.graph_error: str | None = None
         if cuda_graph:
-            self.graph_error = unavailable(device, world.distributed)
+            self.graph_error = None if capture is not None else unavailable(device, world.distributed)
             if self.graph_error is None:
-                self.graphs = StepGraphs(self._core, state.model, state.optimizer)
+                self.graphs = StepGraphs(self._core, state.model, state.optimizer, capture)
         self.bank_mb = bank_mb
         self.bank: SyntheticBank | None = None
         self.rngs = {

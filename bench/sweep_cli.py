@@ -39,17 +39,24 @@ def register(cli: click.Group, host_of) -> None:
     @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
                   help="Any bench run option for every run, e.g. --set epochs=100 (repeatable).")
     @click.option("--name", default=None, help="Sweep name (default: the grid's); its state is OUT/sweeps/NAME.")
-    @click.option("--parallel", default=1, show_default=True, type=click.IntRange(min=1),
-                  help="local: runs at a time on this machine.")
+    @click.option("--parallel", default=None, type=click.IntRange(min=1),
+                  help="local: runs at a time on this machine [default: --runs-per-gpu per visible GPU, or "
+                       "--runs-per-gpu without a GPU].")
+    @click.option("--runs-per-gpu", default=1, show_default=True, type=click.IntRange(min=1),
+                  help="Runs sharing one GPU at once: local, K per visible GPU; slurm, K runs per job.")
     @click.option("--slurm-partition", default=None, help="slurm: partition to queue in.")
     @click.option("--gpus-per-job", default=1, show_default=True, type=click.IntRange(min=0),
                   help="GPUs per run; more than 1 trains with DDP (bench run --nproc).")
     @click.option("--cpus-per-job", default=None, type=click.IntRange(min=1), help="slurm: CPUs per run.")
     @click.option("--time", "time_", default="24:00:00", show_default=True, help="Time limit per run.")
     @click.option("--dry-run", is_flag=True, help="Print the runs and what is done; submit nothing.")
+    @click.option("--estimate", is_flag=True,
+                  help="Print the projected GPU time of every run and of the grid (from --perf); submit nothing.")
+    @click.option("--perf", "perf_files", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+                  help="bench perf --json output to estimate from (repeatable: e.g. segmenters and GANs apart).")
     @click.pass_context
-    def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name, parallel, slurm_partition,
-              gpus_per_job, cpus_per_job, time_, dry_run) -> None:
+    def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name, parallel, runs_per_gpu,
+              slurm_partition, gpus_per_job, cpus_per_job, time_, dry_run, estimate, perf_files) -> None:
         """Expand GRID into runs and submit those without a finished record."""
         from bench import sweep as sw
 
@@ -63,7 +70,11 @@ def register(cli: click.Group, host_of) -> None:
         base = {k: v for k, v in {"data": data, "profile": profile, "device": device}.items() if v is not None}
         base.update(parse_settings(settings))
         base = sw.check_keys(base, "bench sweep")
-        options = sw.ExecutorOptions(kind=executor, parallel=parallel, partition=slurm_partition,
+        if estimate and not perf_files:
+            raise ConfigError("--estimate needs --perf FILE: the output of bench perf --json on the GPU the grid "
+                              "will run on (docs/performance.md)")
+        options = sw.ExecutorOptions(kind=executor, parallel=parallel, runs_per_gpu=runs_per_gpu,
+                                     partition=slurm_partition,
                                      gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
                                      time_min=sw.parse_time(time_))
         nproc = gpus_per_job if gpus_per_job > 1 else 1
@@ -71,6 +82,9 @@ def register(cli: click.Group, host_of) -> None:
         folder = sw.sweep_folder(out, name or spec.name)
         done = sum(sw.done(e) for e in entries)
         click.echo(f"sweep {name or spec.name}: {len(entries)} runs, {done} already done; state in {folder}")
+        if estimate:
+            _estimate(host_of(ctx), entries, list(perf_files), runs_per_gpu)
+            return
         if dry_run:
             for e in entries:
                 mark = "done" if sw.done(e) else ("stale" if sw.finished(Path(e["folder"])) else "todo")
@@ -100,6 +114,33 @@ def register(cli: click.Group, host_of) -> None:
         for key, make in sw.BUILT_IN.items():
             g = make()
             click.echo(f"{key:<12} {len(g.cells):>3} runs per seed  {g.description}")
+
+
+def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int) -> None:
+    from bench import estimate as est
+    from bench import sweep as sw
+
+    runs = est.estimate(host, entries, perf_files, runs_per_gpu)
+    keys = sorted({k for e in entries for k in e["cell"] if len({str(x["cell"].get(k)) for x in entries}) > 1})
+    click.echo("| run | real img | synthetic img | mixed img | GAN training | segmenter | total |")
+    click.echo("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in runs:
+        label = " ".join([f"{k}={r.entry['cell'].get(k)}" for k in keys] + [f"seed={r.entry['seed']}"])
+        cells = [("-" if x == 0 else est.hours(x)) if x is not None else "not measured"
+                 for x in (r.gan_s, r.train_s, r.total_s)]
+        click.echo(f"| {label}{' (done)' if sw.done(r.entry) else ''} | {r.images['real']:,} | "
+                   f"{r.images['synthetic']:,} | {r.images['mixed']:,} | {' | '.join(cells)} |")
+    missing = sorted({need for r in runs for need in r.missing}, key=lambda n: (n.component, n.size))
+    if missing:
+        click.echo(f"\nno total: {len(missing)} measurement(s) missing from --perf; take them with")
+        for need in missing:
+            click.echo(f"  {need.command(runs_per_gpu)}")
+        raise click.exceptions.Exit(1)
+    total = sum(r.total_s or 0.0 for r in runs)
+    todo = sum(r.total_s or 0.0 for r in runs if not sw.done(r.entry))
+    click.echo(f"\ntotal: {est.hours(total)} of GPU time for {len(runs)} runs"
+               + (f", {runs_per_gpu} at once per GPU" if runs_per_gpu > 1 else "")
+               + f" ({est.hours(todo)} for the runs not done); evaluation and data preparation not counted")
 
 
 def _report(sw, folder: Path) -> None:

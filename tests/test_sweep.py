@@ -1,4 +1,5 @@
-"""bench sweep: built-in grids, TOML grids, submitit's local executor end to end, resume, status, leaderboard."""
+"""bench sweep: built-in grids, TOML grids, the local executor end to end (without submitit), runs packed per
+GPU, SLURM jobs through a stand-in sbatch, resume, status, estimates, leaderboard."""
 
 import json
 from pathlib import Path
@@ -7,9 +8,15 @@ import pytest
 
 from bench.errors import ConfigError
 from bench.sweep import BUILT_IN, from_toml, parse_time
-from conftest import bench_cli
+from conftest import bench_cli, bench_main
 
-pytest.importorskip("submitit")
+
+def without_submitit(tmp_path: Path) -> dict[str, str]:
+    """An environment in which ``import submitit`` fails, as on a machine without the slurm extra."""
+    fake = tmp_path / "no-submitit" / "submitit"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise ImportError("No module named submitit")\n')
+    return {"PYTHONPATH": str(fake.parent)}
 
 GRID = """
 description = "two losses x real-only and DCGAN, on a tiny fixture"
@@ -55,16 +62,17 @@ def test_slurm_times_parse_to_minutes():
 
 
 def test_a_grid_runs_on_the_local_executor_shares_its_gan_resumes_and_renders(tmp_path):
+    """Two runs at a time (--runs-per-gpu 2 on a machine without a GPU), submitit absent."""
     grid = tmp_path / "tiny.toml"
     grid.write_text(GRID)
     out = tmp_path / "runs"
-    env = {"BENCH_CACHE_DIR": str(tmp_path / "cache")}
-    proc = bench_cli("sweep", str(grid), "--executor", "local", "--parallel", "2", "--out", str(out), env=env)
+    env = {"BENCH_CACHE_DIR": str(tmp_path / "cache"), **without_submitit(tmp_path)}
+    proc = bench_cli("sweep", str(grid), "--executor", "local", "--runs-per-gpu", "2", "--out", str(out), env=env)
     assert "4 runs, 0 already done" in proc.stdout and "4 done (of 4)" in proc.stdout
     records = [json.loads(p.read_text()) for p in out.rglob("results.json")]
     assert len(records) == 4 and all(r["status"] == "finished" for r in records)
     caches = sorted(g["cache"] for r in records for g in r["generators"])
-    assert caches == ["hit", "miss"]  # the two DCGAN runs ran side by side; one trained, one loaded
+    assert caches == ["hit", "miss"]  # the second DCGAN run started once the first had trained the generator
     assert len([p for p in (tmp_path / "cache" / "generators").iterdir() if p.is_dir()]) == 1
 
     again = bench_cli("sweep", str(grid), "--executor", "local", "--out", str(out), env=env)
@@ -108,8 +116,8 @@ def test_a_sweep_never_counts_a_stale_record_as_done(tmp_path):
     assert "0 already done" in again and "[stale]" in again
 
 
-def test_slurm_jobs_wait_for_the_run_that_trains_their_generator(tmp_path):
-    """A stand-in ``sbatch`` (no cluster here) records each submission script; ``sacct`` knows nothing yet."""
+def fake_slurm(tmp_path: Path) -> Path:
+    """A stand-in ``sbatch`` (no cluster here) that records each submission script; ``sacct`` knows nothing."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text(
@@ -119,6 +127,12 @@ def test_slurm_jobs_wait_for_the_run_that_trains_their_generator(tmp_path):
         (bin_dir / tool).write_text("#!/bin/bash\nexit 0\n")
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
+    return bin_dir
+
+
+def test_slurm_jobs_wait_for_the_run_that_trains_their_generator(tmp_path):
+    pytest.importorskip("submitit")
+    bin_dir = fake_slurm(tmp_path)
     grid = tmp_path / "g.toml"
     grid.write_text('[grid]\nloss = ["bce", "tanimoto"]\ngen = ["none", "dcgan", "dcgan,lapgan"]\n'
                     '[run]\ndata = "fixture?n=16&n_test=6"\nepochs = 1\n')
@@ -138,3 +152,51 @@ def test_slurm_jobs_wait_for_the_run_that_trains_their_generator(tmp_path):
     assert all(r["args"][-2:] == ["--nproc", "2"] and "nproc-2" in r["folder"] for r in runs)  # DDP per job
     status = bench_cli("sweep", "status", "g", "--out", str(out), env=env)
     assert "6 pending (of 6)" in status.stdout
+
+
+def test_slurm_packs_runs_per_gpu_and_orders_generator_training_first(tmp_path):
+    pytest.importorskip("submitit")
+    bin_dir = fake_slurm(tmp_path)
+    grid = tmp_path / "g.toml"
+    grid.write_text('[grid]\nloss = ["bce", "tanimoto"]\ngen = ["none", "dcgan", "dcgan,lapgan"]\n'
+                    '[run]\ndata = "fixture?n=16&n_test=6"\nepochs = 1\n')
+    env = {"PATH": f"{bin_dir}:{__import__('os').environ['PATH']}"}
+    out = tmp_path / "runs"
+    bench_cli("sweep", str(grid), "--executor", "slurm", "--runs-per-gpu", "2", "--out", str(out), env=env)
+    scripts = {int(p.stem.split("_")[1]): p.read_text() for p in bin_dir.glob("job_*.sh")}
+    assert sorted(scripts) == [101, 102, 103] and all("--gpus-per-node=1" in s for s in scripts.values())
+    depends = {k: next((line.split("=")[1] for line in s.splitlines() if "--dependency" in line), None)
+               for k, s in scripts.items()}
+    # (bce none, bce dcgan) train DCGAN; (bce both, tanimoto none) LAPGAN; (tanimoto dcgan, both) reuse both.
+    assert depends == {101: None, 102: "afterany:101", 103: "afterany:101:102"}
+    runs = json.loads((out / "sweeps" / "g" / "sweep.json").read_text())["runs"]
+    jobs = {(r["cell"]["loss"], r["cell"]["gen"]): r["job"]["id"] for r in runs}
+    assert jobs == {("bce", "none"): "101", ("bce", "dcgan"): "101", ("bce", "dcgan,lapgan"): "102",
+                    ("tanimoto", "none"): "102", ("tanimoto", "dcgan"): "103", ("tanimoto", "dcgan,lapgan"): "103"}
+
+
+def test_estimate_projects_each_run_from_perf_rows(tmp_path):
+    """Hand computation: 16 training pairs, one epoch per phase; cdnn0 100 img/s, with DCGAN samples 50,
+    DCGAN training 20: real only 0.16 s; the first DCGAN run 16/20 + 16/50 + 16/100 = 1.28 s, the second
+    (generator shared) 0.48 s."""
+    grid = tmp_path / "g.toml"
+    grid.write_text('[grid]\nloss = ["bce", "tanimoto"]\ngen = ["none", "dcgan"]\n[run]\nseg = "cdnn0"\n'
+                    'data = "fixture?n=16&n_test=6"\nepochs = 1\nsynthetic_epochs = 1\nfinetune_epochs = 1\n'
+                    'gan_epochs = 1\nsize = "32x48"\ngan_size = "32x48"\n')
+    rows = [("cdnn0", 100.0), ("cdnn0 + dcgan samples", 50.0), ("dcgan (GAN training)", 20.0)]
+    perf = tmp_path / "perf.json"
+    perf.write_text(json.dumps({"rows": [{"component": c, "size": "32x48", "batch": 16, "train_img_s": r,
+                                          "cuda_graph": False} for c, r in rows]}))
+    text = bench_main("sweep", str(grid), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf)).stdout
+    lines = {line.split(" |")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert lines["gen=none loss=bce seed=0"].endswith("| 16 | 0 | 0 | - | 0.2 s | 0.2 s |")
+    assert lines["gen=dcgan loss=bce seed=0"].endswith("| 16 | 16 | 0 | 0.8 s | 0.5 s | 1.3 s |")
+    assert lines["gen=dcgan loss=tanimoto seed=0"].endswith("| - | 0.5 s | 0.5 s |")
+    assert "total: 2.1 s of GPU time for 4 runs" in text
+    missing = bench_main("sweep", str(grid), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
+                         "--set", "cuda_graph=true", check=False)
+    assert missing.returncode == 1 and "no total" in missing.stdout and "of GPU time" not in missing.stdout
+    assert "bench perf --seg cdnn0 --size 32x48 --batch 16 --cuda-graph" in missing.stdout
+    packed = bench_main("sweep", str(grid), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
+                        "--runs-per-gpu", "2", check=False)
+    assert packed.returncode == 2 and "bench perf ... --processes 2" in packed.stderr

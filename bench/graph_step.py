@@ -47,6 +47,19 @@ def make_capturable(optimizer: torch.optim.Optimizer) -> None:
                 state["step"] = state["step"].to(device=p.device, dtype=torch.float32)
 
 
+def make_eager(optimizer: torch.optim.Optimizer) -> None:
+    """Adam as an eager run keeps it (``capturable=False``, step counts on the host), whatever the checkpoint
+    it was resumed from: a captured run's state loads on a CPU, or into a run without ``--cuda-graph``."""
+    for group in optimizer.param_groups:
+        if not group.get("capturable"):
+            continue
+        group["capturable"] = False
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            if "step" in state and torch.is_tensor(state["step"]):
+                state["step"] = state["step"].detach().to("cpu", torch.float32)
+
+
 class CudaCapture:
     """How :class:`StepGraphs` captures on a GPU: warm-up on a side stream, ``torch.cuda.graph`` into one
     memory pool shared by the layouts (they never replay at once, and their outputs are copied at once)."""

@@ -24,7 +24,7 @@ from bench.components import Generator, Phase
 from bench.data import channels
 from bench.data.prepare import Prepared
 from bench.errors import ConfigError, TrainingError
-from bench.graph_step import Segments, StepGraphs, unavailable
+from bench.graph_step import Segments, StepGraphs, make_eager, unavailable
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -164,6 +164,8 @@ class Trainer:
 
     def run(self, phases: list[Phase], real: Prepared, generators: list[Generator]) -> list[dict[str, Any]]:
         """Train through ``phases`` from the state's current phase and epoch; return the epoch history."""
+        if self.graphs is None:
+            make_eager(self.state.optimizer)
         steps = len(distributed.shard(torch.arange(len(real)), self.batch_size, self.world))
         for index in range(self.state.phase_index, len(phases)):
             phase = phases[index]
@@ -218,7 +220,6 @@ class Trainer:
             noise = torch.zeros(7, n, device=self.device)
         out = self.graphs.run(segments, noise) if self.graphs is not None else None
         if out is None:
-            self.state.optimizer.zero_grad(set_to_none=True)
             out = self._core(segments, noise)
         loss, correct = out
         if self._correct is not None:
@@ -241,6 +242,7 @@ class Trainer:
             logits = self.network(x)
         loss = self.loss_fn(logits.float(), mask)
         correct = ((logits.detach() > 0) == (mask > 0.5)).float().mean() * len(rgb)
+        self.state.optimizer.zero_grad(set_to_none=True)  # captured too: the graph's backward writes them afresh
         loss.backward()
         self.state.optimizer.step()
         return loss.detach(), correct

@@ -168,3 +168,20 @@ def test_a_captured_step_trains_exactly_like_the_eager_step():
     assert info["graphed"] and info["graphs"] == 2 and info["replays"] == 6 and info["eager_steps"] == 3
     assert graph_losses == eager_losses
     assert all(torch.equal(eager[k], graph[k]) for k in eager)
+
+
+def test_an_optimiser_state_saved_by_a_captured_run_resumes_eagerly_on_a_cpu():
+    """A GPU run with --cuda-graph saves Adam with capturable=True, which Adam refuses on a CPU."""
+    real = prepare(load_dataset(get_host(), "fixture?n=8", "--data").split("train"), (16, 16))
+    model = torch.nn.Conv2d(3, 1, 1)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 3, 4, 4)).sum().backward()
+    opt.step()
+    saved = opt.state_dict()
+    for group in saved["param_groups"]:
+        group["capturable"] = True
+    opt = torch.optim.Adam(model.parameters())
+    opt.load_state_dict(saved)
+    trainer = Trainer(TrainState(model, opt), get_host().registry.get("losses", "bce").factory(), "rgb", (16, 16),
+                      4, torch.device("cpu"), 0)
+    assert trainer.run([Phase("real", "real", 1)], real, [])[0]["images"] == 8

@@ -102,11 +102,21 @@ def test_status_names_the_log_of_a_failed_run(tmp_path):
     assert log.is_file() and "ISIC_0000001.jpg" in log.read_text()
 
 
-def test_a_sweep_never_counts_a_stale_record_as_done(tmp_path):
+def test_a_sweep_never_counts_a_stale_record_as_done(tmp_path, monkeypatch):
+    """Also: on a machine with GPUs, each local run is pinned to one (here a stand-in GPU list)."""
+    from bench import sweep
+
     grid = tmp_path / "tiny.toml"
-    grid.write_text('[grid]\nseg = ["unet"]\n[run]\ndata = "fixture?n=16&n_test=6"\nepochs = 1\n')
+    grid.write_text('[grid]\nseg = ["unet"]\n[run]\ndata = "fixture?n=16&n_test=6"\nepochs = 1\ndevice = "cpu"\n')
     out = tmp_path / "runs"
-    bench_cli("sweep", str(grid), "--out", str(out))
+    monkeypatch.setattr(sweep, "visible_gpus", lambda: ["3", "5"])
+    assert "on GPU 3" in bench_main("sweep", str(grid), "--out", str(out), "--runs-per-gpu", "2").stdout
+    job = json.loads((out / "sweeps" / "tiny" / "sweep.json").read_text())["runs"][0]["job"]
+    assert job["gpu"] == "3" and job["executor"] == "local"
+    slots = sweep.local_slots(sweep.ExecutorOptions(runs_per_gpu=2), ["3", "5"])
+    assert slots == ["3", "3", "5", "5"]
+    assert sweep.local_slots(sweep.ExecutorOptions(parallel=3), ["3", "5"]) == ["3", "5", "3"]
+    assert sweep.local_slots(sweep.ExecutorOptions(runs_per_gpu=2), []) == [None, None]
     record_path = next(out.rglob("results.json"))
     record = json.loads(record_path.read_text())
     assert "1 already done" in bench_cli("sweep", str(grid), "--out", str(out), "--dry-run").stdout

@@ -344,7 +344,7 @@ def perf_(ctx, segs, gens, size, batch, device, data, steps, warmup, cuda_graph,
     click.echo(f"machine: {m.get('gpu') or m['cpu']} ({m['cores']} cores), torch {m['torch']}")
     if result.get("processes", 1) > 1:
         click.echo(f"{result['processes']} processes at once on {result['rows'][0]['device'] if result['rows'] else '-'}: "
-                   "images/s summed over them")
+                   "images/s of all of them over the span they shared")
     click.echo("| component | size | device | step | train img/s | model img/s | ratio | peak MB |")
     click.echo("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in result["rows"]:

@@ -71,12 +71,17 @@ class CudaCapture:
         make_capturable(optimizer)
 
     def warmup(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on a side stream; the default CUDA generator (dropout) is put back as it was, so that a
+        resumed run, which captures again at another step, draws what an uninterrupted one draws."""
+        rng = torch.cuda.get_rng_state()
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(WARMUP):
                 fn()
         torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.synchronize()
+        torch.cuda.set_rng_state(rng)
 
     def capture(self, fn: Callable[[], tuple[torch.Tensor, torch.Tensor]]
                 ) -> tuple[Callable[[], None], tuple[torch.Tensor, torch.Tensor]]:

@@ -66,9 +66,15 @@ def barrier(timeout_s: float = 600.0) -> None:
         time.sleep(0.005)
 
 
+def _together(windows: list[list[float]]) -> float:
+    """Images/s of processes timed at once: all their images over the span from the first start to the last end
+    (a process that finished early does not count as still working)."""
+    return sum(w[2] for w in windows) / (max(w[1] for w in windows) - min(w[0] for w in windows))
+
+
 def concurrent(args: list[str], processes: int) -> dict[str, Any]:
-    """``bench perf ARGS --json`` in ``processes`` processes at once (their timed steps aligned): each row's
-    images/s summed over them, what several runs sharing one device reach together."""
+    """``bench perf ARGS --json`` in ``processes`` processes at once (their timed steps started together): each
+    row's images/s of all of them over the span they shared, what several runs sharing one device reach."""
     with tempfile.TemporaryDirectory(prefix="bench-perf-barrier-") as folder:
         procs = [subprocess.Popen([sys.executable, "-m", "bench", "perf", *args, "--json"], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True,
@@ -83,8 +89,8 @@ def concurrent(args: list[str], processes: int) -> dict[str, Any]:
     rows = []
     for parts in zip(*(r["rows"] for r in results)):
         row = dict(parts[0])
-        row["train_img_s"] = sum(p["train_img_s"] for p in parts)
-        row["model_img_s"] = sum(p["model_img_s"] for p in parts)
+        row["train_img_s"] = _together([p["train_window"] for p in parts])
+        row["model_img_s"] = _together([p["model_window"] for p in parts])
         row["ratio"] = row["train_img_s"] / row["model_img_s"]
         row["peak_mem_mb"] = max(p["peak_mem_mb"] for p in parts)
         row["processes"] = processes
@@ -93,17 +99,22 @@ def concurrent(args: list[str], processes: int) -> dict[str, Any]:
     return {**results[0], "rows": rows, "processes": processes}
 
 
-def _rate(step: Callable[[], int], device: torch.device, warmup: int, steps: int) -> float:
+def _rate(step: Callable[[], int], device: torch.device, warmup: int, steps: int,
+          window: list[float] | None = None) -> float:
     """Images per second over ``steps`` calls of ``step`` (each returns the images it trained on), after
-    ``warmup`` untimed calls; 0 when nothing is timed."""
+    ``warmup`` untimed calls; 0 when nothing is timed. ``window`` receives ``[start, end, images]`` in wall-clock
+    seconds, so that processes measuring at once can be summed over the span they shared."""
     for _ in range(warmup):
         step()
     _sync(device)
     barrier()
-    t0 = time.perf_counter()
+    start, t0 = time.time(), time.perf_counter()
     images = sum(step() for _ in range(steps))
     _sync(device)
-    return images / (time.perf_counter() - t0) if steps else 0.0
+    elapsed = time.perf_counter() - t0
+    if window is not None:
+        window[:] = [start, start + elapsed, images]
+    return images / elapsed if steps else 0.0
 
 
 def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, int] | None, batch: int,
@@ -144,7 +155,8 @@ def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, 
         opt.step()
         return batch
 
-    model_img_s = _rate(bare, device, warmup, steps)
+    model_window: list[float] = []
+    model_img_s = _rate(bare, device, warmup, steps, model_window)
 
     # The harness step: the prepared split on the device, augmentation, channels, the synthetic bank.
     generators = []
@@ -173,13 +185,15 @@ def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, 
     trainer.start_epoch(source, [batch] * warmup, generators)
     _rate(harness, device, warmup, 0)
     trainer.start_epoch(source, [batch] * steps, generators)
-    train_img_s = _rate(harness, device, 0, steps)
+    train_window: list[float] = []
+    train_img_s = _rate(harness, device, 0, steps, train_window)
     step = trainer.step_info()
     label = seg + (f" + {','.join(gens)} samples" if gens else "")
     row = {"component": label, "size": format_size(size), "device": str(device), "batch": batch,
            "train_img_s": train_img_s, "model_img_s": model_img_s, "ratio": train_img_s / model_img_s,
            "peak_mem_mb": _peak_mb(device), "cuda_graph": bool(step["graphed"]),
-           "graph_error": step["graph_error"], "capture_s": step.get("capture_s", 0.0)}
+           "graph_error": step["graph_error"], "capture_s": step.get("capture_s", 0.0),
+           "train_window": train_window, "model_window": model_window}
     if trainer.bank is not None:
         row["bank"] = trainer.bank.info()
     return row
@@ -191,20 +205,25 @@ def generator_row(host: PluginHost, name: str, size: tuple[int, int], batch: int
         torch.cuda.reset_peak_memory_stats(device)
     real = to_gan_input(prepare(load_dataset(host, data, "--data").split("train"), size), device)
     n = min(len(real), batch * steps)
-    rates = {}
+    rates: dict[str, float] = {}
+    windows: dict[str, list[float]] = {}
     for kind, tensor in (("train", real[:n]), ("model", torch.rand_like(real[:n]) * 2 - 1)):
         gen = build_generator(host.registry.get("generators", name),
                               {"size": format_size(size), "width": 1.0, "lr": 2e-4}, 0).to(device)
         rng = torch.Generator(device=device).manual_seed(0)
         gen.fit(tensor[: batch * 2], epochs=1, batch_size=batch, rng=rng)  # warm-up
         _sync(device)
-        t0 = time.perf_counter()
+        barrier()
+        start, t0 = time.time(), time.perf_counter()
         gen.fit(tensor, epochs=1, batch_size=batch, rng=rng)
         _sync(device)
-        rates[kind] = (n // batch) * batch / (time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        rates[kind] = (n // batch) * batch / elapsed
+        windows[kind] = [start, start + elapsed, (n // batch) * batch]
     return {"component": f"{name} (GAN training)", "size": format_size(size), "device": str(device), "batch": batch,
             "train_img_s": rates["train"], "model_img_s": rates["model"], "ratio": rates["train"] / rates["model"],
-            "peak_mem_mb": _peak_mb(device), "cuda_graph": False}
+            "peak_mem_mb": _peak_mb(device), "cuda_graph": False, "train_window": windows["train"],
+            "model_window": windows["model"]}
 
 
 class NaiveDataset(torch.utils.data.Dataset):

@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from conftest import bench_cli, bench_main
 
 
@@ -34,4 +32,5 @@ def test_perf_processes_measure_at_once_and_sum_their_rows():
                                "--batch", "4", "--data", "fixture?n=8", "--processes", "2", "--json").stdout)
     row = out["rows"][0]
     assert out["processes"] == 2 and row["processes"] == 2 and len(row["per_process_img_s"]) == 2
-    assert row["train_img_s"] == pytest.approx(sum(row["per_process_img_s"]))
+    # together: all images over the span from the first start to the last end, at most the sum of the parts
+    assert 0 < row["train_img_s"] <= sum(row["per_process_img_s"]) * (1 + 1e-9)

@@ -297,6 +297,47 @@ def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, 
     click.echo(text)
 
 
+@cli.command(name="predict")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--images", required=True, help="A folder of JPEG/PNG images, or a glob such as 'photos/*.jpg'.")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for <id>_segmentation.png (0/255, each image's own size).")
+@click.option("--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
+              help="flip: average the probabilities of the four horizontal/vertical flips.")
+@click.option("--probabilities", "write_probabilities", is_flag=True,
+              help="Also write <id>_probability.png (probability x 255).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--batch-size", default=None, type=click.IntRange(min=1),
+              help="Images per forward pass [default: the run's eval batch size].")
+@click.pass_context
+def predict_(ctx, source, images, out, tta, write_probabilities, device, batch_size) -> None:
+    """Segment images without masks with a trained run (RUN_DIR) or an ensemble (its folder or results.json).
+
+    Each image goes through the run's own preprocessing (resize to its size, channel set), threshold and,
+    for an ensemble, its dual-threshold post-processing; masks are written at the image's original size.
+    Unreadable images are named and skipped (exit code 1 after the others are written).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from bench import predict as prediction
+    from bench.build import resolve_device
+
+    dev = resolve_device(device)
+    predictor = prediction.load_predictor(_host(ctx), source, dev)
+    paths = prediction.find_images(images)
+    err.print(f"{predictor.describe()}; {len(paths)} images", markup=False, highlight=False)
+    with Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                  transient=True) as progress:
+        task = progress.add_task("predict", total=len(paths))
+        written, skipped = prediction.predict(predictor, paths, out, dev, batch_size or predictor.batch_size, tta,
+                                              write_probabilities, lambda n: progress.advance(task, n))
+    for path, reason in skipped:
+        err.print(f"skipped {path}: {reason}", markup=False, highlight=False)
+    click.echo(f"wrote {len(written)} masks to {out}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
+    if skipped:
+        raise click.exceptions.Exit(1)
+
+
 @cli.command(name="perf")
 @click.option("--seg", "segs", multiple=True, help="Segmenter(s) to measure (repeatable).")
 @click.option("--gen", "gens", multiple=True, help="Generator(s) to measure (repeatable).")

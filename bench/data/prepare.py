@@ -49,14 +49,22 @@ def cache_root() -> Path:
     return Path(os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "skinbench")
 
 
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An RGB uint8 image resized to ``size`` (HxW), bilinear with PIL's antialiasing: how every image the
+    networks see is resized (prepared splits, ``bench predict``)."""
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    return np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
+
+
 def resize_pair(image: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear (antialiased) image resize; the mask is resized as grey levels and re-binarised at 0.5."""
     h, w = size
     if image.shape[:2] == (h, w):
         return image, mask
-    img = np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
     m = np.asarray(Image.fromarray(mask * 255).resize((w, h), Image.Resampling.BILINEAR)) >= 128
-    return img, m.astype(np.uint8)
+    return resize_image(image, size), m.astype(np.uint8)
 
 
 def _read_entry(folder: Path, split: Split) -> Prepared | None:

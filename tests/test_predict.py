@@ -1,0 +1,96 @@
+"""bench predict: a trained run or ensemble applied to image files without masks, exactly as it was scored."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bench.api import SegmenterMeta, hookimpl
+from bench.plugins import get_host
+from conftest import bench_main
+from test_data import write_pairs
+
+
+class Darker(torch.nn.Module):
+    """Foreground where red is below the image's mean, scaled and shifted by the seed's initial weights: masks with real
+    boundaries whatever a few epochs of training do (the weight gets no gradient through ``detach``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(4 + 8 * torch.rand(1))
+        self.offset = torch.nn.Parameter(2 * torch.rand(1) - 1)
+        self.bias = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        red = x[:, :1]
+        return -self.scale.detach() * (red - red.mean((2, 3), keepdim=True)) + self.offset.detach() + 0 * self.bias
+
+
+class Plugin:
+    @hookimpl
+    def bench_register_segmenters(self, register):
+        register("darker", lambda in_channels, width=1.0: Darker(),
+                 meta=SegmenterMeta(size="32x48", channels="rgb-hsv-l", loss="bce"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Two runs of a segmenter whose masks do not depend on training, on a folder dataset with test images of
+    several sizes, their scored predictions saved, and their ensemble."""
+    host = get_host()
+    host.add_plugin(Plugin(), "predict-test", "test", None)
+    root = tmp_path_factory.mktemp("predict")
+    data = root / "data"
+    write_pairs(data / "train" / "images", data / "train" / "masks", 8)
+    for i, size in enumerate([(24, 32), (30, 40), (37, 29)]):
+        write_pairs(data / "test" / "images", data / "test" / "masks", 1, size=size, prefix=f"ISIC_10{i}")
+    runs = []
+    for seed in ("0", "1"):
+        out = bench_main("run", "--seg", "darker", "--data", f"folder:{data}", "--epochs", "1", "--seed", seed,
+                         "--out", str(root / "runs"), "--save-predictions").stdout
+        runs.append(Path(out.split("record: ")[1].strip()).parent)
+    bench_main("ensemble", *map(str, runs), "--out", str(root / "runs"), "--save-predictions")
+    ensemble = next((root / "runs").rglob("ensemble*/**/results.json"))
+    yield data, runs, ensemble
+    host.remove_plugin("predict-test")
+
+
+def pngs(folder: Path, suffix: str = "_segmentation.png") -> dict[str, np.ndarray]:
+    return {p.name: np.asarray(Image.open(p)) for p in sorted(folder.glob(f"*{suffix}"))}
+
+
+def test_predicting_a_runs_test_split_writes_the_masks_it_scored(trained, tmp_path):
+    data, runs, ensemble = trained
+    for source, scored in ((runs[0], runs[0] / "predictions"), (ensemble, ensemble.parent / "predictions")):
+        out = tmp_path / source.name
+        proc = bench_main("predict", str(source), "--images", str(data / "test" / "images"), "--out", str(out))
+        assert "wrote 3 masks" in proc.stdout
+        mine, theirs = pngs(out), pngs(scored)
+        assert sorted(mine) == sorted(theirs) and len(mine) == 3
+        assert all(np.array_equal(mine[k], theirs[k]) for k in mine)  # exactly, at each image's own size
+        assert {v.shape for v in mine.values()} == {(24, 32), (30, 40), (37, 29)}
+        assert all(set(np.unique(v)) == {0, 255} for v in mine.values())  # real boundaries to get right
+
+
+def test_probabilities_flips_and_unreadable_images(trained, tmp_path):
+    data, runs, _ = trained
+    images = tmp_path / "images"
+    images.mkdir()
+    for p in (data / "test" / "images").iterdir():
+        (images / p.name).write_bytes(p.read_bytes())
+    (images / "broken.jpg").write_bytes(b"not an image")
+    proc = bench_main("predict", str(runs[1]), "--images", str(images / "*.jpg"), "--out", str(tmp_path / "out"),
+                      "--probabilities", "--tta", "flip", "--batch-size", "2", check=False)
+    assert proc.returncode == 1 and "skipped" in proc.stderr and "broken.jpg" in proc.stderr
+    assert "wrote 3 masks" in proc.stdout and "skipped 1 unreadable" in proc.stdout
+    masks, probs = pngs(tmp_path / "out"), pngs(tmp_path / "out", "_probability.png")
+    assert len(masks) == 3 and len(probs) == 3
+    for name, mask in masks.items():
+        prob = probs[name.replace("_segmentation", "_probability")]
+        assert prob.shape == mask.shape and prob.dtype == np.uint8
+        assert np.array_equal(mask == 255, prob > 127) or np.mean((mask == 255) != (prob > 127)) < 0.01
+    missing = bench_main("predict", str(runs[1]), "--images", str(tmp_path / "nothing"), "--out", str(tmp_path / "o"),
+                         check=False)
+    assert missing.returncode == 2 and "no JPEG or PNG images found" in missing.stderr

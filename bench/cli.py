@@ -66,14 +66,34 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--weights", default=None, help="Local weights file for the segmenter (smp: its encoder).")
 @click.option("--nproc", default=None, type=click.IntRange(min=1),
               help="Train with DistributedDataParallel in N processes (torchrun; nccl on CUDA, gloo on CPU).")
+@click.option("--config", "config_file", default=None, type=click.Path(path_type=Path, dir_okay=False),
+              help="TOML file of settings (a grid's [run] keys, and seed), e.g. a run's own config.toml; "
+                   "options given on the command line win.")
 @field_options(FIELDS)
 @click.pass_context
 def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, device,
         save_predictions, force, resume, cuda_graph, bank_mb, compile_, subset, subset_seed, exclude, fold, fold_seed,
-        weights, nproc, **overrides) -> None:
-    """Run the protocol once and write a record under OUT."""
+        weights, nproc, config_file, **overrides) -> None:
+    """Run the protocol once and write a record (and its config.toml) under OUT."""
     if compile_:
         raise click.UsageError(COMPILE_REMOVED)
+    values = dict(gen=gen, seg=seg, loss=loss, schedule=schedule, test=test, profile=profile, seed=seed,
+                  device=device, save_predictions=save_predictions, cuda_graph=cuda_graph, bank_mb=bank_mb,
+                  subset=subset, subset_seed=subset_seed, exclude=exclude, weights=weights, fold=fold,
+                  fold_seed=fold_seed)
+    if config_file is not None:
+        from click.core import ParameterSource
+
+        from bench import config_file as configuration_file
+
+        given = {k for k in ctx.params
+                 if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+        settings = {k: v for k, v in configuration_file.read(config_file).items() if k not in given}  # CLI wins
+        values.update({k: v for k, v in settings.items() if k not in overrides})
+        seg_name = str(values["seg"]).split(":")[0]
+        seg_meta = _host(ctx).registry.get("segmenters", seg_name).meta
+        overrides.update(configuration_file.without_defaults(
+            {k: v for k, v in settings.items() if k in overrides}, str(values["profile"]), seg_meta))
     from bench import distributed
     from bench.progress import RichReporter
     from bench.run import RunOptions, execute
@@ -85,10 +105,7 @@ def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, 
         raise click.UsageError(f"--nproc {nproc} disagrees with torchrun's WORLD_SIZE={world.size}; drop --nproc")
     host = get_host(strict=bool(ctx.find_root().params.get("strict_plugins"))) if not world.main else _host(ctx)
     data = overrides.pop("data")
-    opts = RunOptions(gen=gen, seg=seg, loss=loss, schedule=schedule, data=data, test=test, profile=profile,
-                      seed=seed, out=out, device=device, save_predictions=save_predictions, force=force,
-                      resume=resume, cuda_graph=cuda_graph, bank_mb=bank_mb, subset=subset, subset_seed=subset_seed,
-                      exclude=exclude, weights=weights, fold=fold, fold_seed=fold_seed, overrides=overrides)
+    opts = RunOptions(**values, data=data, out=out, force=force, resume=resume, overrides=overrides)
     if not world.main:  # rank 0 speaks for the run
         execute(host, opts, world=world)
         return

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from bench import checkpoints, config as configuration, distributed
+from bench import checkpoints, config as configuration, config_file, distributed
 from bench.build import (build_loss_and_phases, build_segmenter, check_segmenter, fold_splits, load_dataset,
                          resolve_device, seed_everything, select_training)
 from bench.components import Generator, Phase
@@ -27,7 +27,7 @@ from bench.locks import run_lock
 from bench.generators import cache_message, code_hash, generator_identity, obtain, plugin_version
 from bench.plots import run_plots
 from bench.plugins import PluginHost
-from bench.records import (RESULTS, Scores, environment, normalise, plugin_versions, run_dir, run_record,
+from bench.records import (RESULTS, Scores, atomic_write_bytes, environment, normalise, plugin_versions, run_dir, run_record,
                            write_json)
 from bench.train import Reporter, SilentReporter, Trainer, TrainState
 
@@ -292,6 +292,10 @@ def write_record(ctx: Context, ident: dict[str, Any], scores: Scores, history: l
     }
     record["plots"] = [f"plots/{name}" for name in run_plots(record, ctx.folder / "plots")]
     write_json(ctx.folder / "config.json", {**ctx.config.as_record(), "identity": ident["hash"]})
+    atomic_write_bytes(ctx.folder / config_file.FILE_NAME, config_file.dumps(
+        config_file.resolved(ctx.config, ctx.opts),
+        f"The resolved configuration of this run (identity {ident['hash']}); "
+        f"bench run --config {config_file.FILE_NAME} runs it again.").encode())
     write_json(ctx.folder / "env.json", env)
     write_json(ctx.folder / RESULTS, record)
     record["_path"] = str(ctx.folder / RESULTS)

@@ -355,6 +355,32 @@ def predict_(ctx, source, images, out, tta, write_probabilities, device, batch_s
         raise click.exceptions.Exit(1)
 
 
+@cli.command(name="export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["torchscript", "onnx"]), required=True,
+              help="torchscript (torch.jit.load; deprecated in recent PyTorch, still loads) or onnx "
+                   "(onnxruntime; pip install 'skinbench[export]').")
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="The file to write.")
+@click.pass_context
+def export_(ctx, run_dir, fmt, out) -> None:
+    """Export a finished run as one file: RGB uint8 images in, probabilities out.
+
+    \b
+    Input  rgb: uint8 (B, 3, H, W), RGB, the image resized to the run's HxW (bilinear, antialiased).
+    Output probability: float32 (B, 1, H, W); the channel conversion (HSV, L*, Lab) happens inside.
+    Mask: upsample the probabilities to the image's size, threshold at the run's threshold.
+    TorchScript: torch.jit.load(FILE)(rgb). ONNX: onnxruntime.InferenceSession(FILE).run(None, {"rgb": x}).
+    The file's metadata (skinbench.json in TorchScript, metadata_props in ONNX) names size, channels,
+    threshold and the run's identity; bench predict applies a run with all of this done for you.
+    """
+    from bench import export as exporting
+
+    meta = exporting.export(_host(ctx), run_dir, fmt, out)
+    click.echo(f"wrote {out} ({fmt}, {meta['seg']} at {meta['size']}, channels {meta['channels']}, "
+               f"threshold {meta['threshold']:g})")
+    click.echo(exporting.usage(meta, fmt).replace("FILE", repr(str(out))))
+
+
 @cli.command(name="perf")
 @click.option("--seg", "segs", multiple=True, help="Segmenter(s) to measure (repeatable).")
 @click.option("--gen", "gens", multiple=True, help="Generator(s) to measure (repeatable).")

@@ -94,3 +94,48 @@ def test_probabilities_flips_and_unreadable_images(trained, tmp_path):
     missing = bench_main("predict", str(runs[1]), "--images", str(tmp_path / "nothing"), "--out", str(tmp_path / "o"),
                          check=False)
     assert missing.returncode == 2 and "no JPEG or PNG images found" in missing.stderr
+
+
+def exported_matches_predict(trained, fmt, tmp_path, run_model):
+    """The exported file's probabilities on images at the run's size equal bench predict's within 1e-4."""
+    from bench.data.images import read_image
+    from bench.data.prepare import resize_image
+    from bench.predict import load_predictor, probabilities
+
+    data, runs, _ = trained
+    out = tmp_path / f"model.{fmt}"
+    proc = bench_main("export", str(runs[0]), "--format", fmt, "--out", str(out))
+    assert "wrote" in proc.stdout and "uint8 (B, 3, 48, 64)" in proc.stdout
+    images = [resize_image(read_image(p), (48, 64)) for p in sorted((data / "test" / "images").iterdir())]
+    predictor = load_predictor(get_host(), runs[0], torch.device("cpu"))
+    expected = torch.stack(probabilities(predictor, images, torch.device("cpu"), "none"))
+    rgb = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    got = run_model(out, rgb)[:, 0]
+    assert got.shape == expected.shape and float((got - expected).abs().max()) < 1e-4
+
+
+def test_torchscript_export_takes_uint8_rgb_and_matches_predict(trained, tmp_path):
+    def run(path, rgb):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated in torch 2.14
+            return torch.jit.load(str(path))(rgb).detach()
+
+    exported_matches_predict(trained, "torchscript", tmp_path, run)
+    proc = bench_main("export", str(trained[2]), "--format", "torchscript", "--out", str(tmp_path / "e.pt"),
+                      check=False)
+    assert proc.returncode == 2 and "is an ensemble" in proc.stderr
+    assert "onnxruntime.InferenceSession" in bench_main("export", "--help").stdout
+
+
+def test_onnx_export_matches_predict(trained, tmp_path):
+    for module in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(module, reason=f"{module} is not installed (pip install 'skinbench[export]')")
+    import onnxruntime
+
+    def run(path, rgb):
+        session = onnxruntime.InferenceSession(str(path))
+        return torch.from_numpy(session.run(None, {"rgb": rgb.numpy()})[0])
+
+    exported_matches_predict(trained, "onnx", tmp_path, run)

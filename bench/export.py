@@ -89,7 +89,8 @@ def _onnx(module: torch.nn.Module, example: torch.Tensor, out: Path, meta: dict[
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             torch.onnx.export(module, (example,), str(tmp), input_names=["rgb"], output_names=["probability"],
-                              dynamic_shapes={"rgb": {0: torch.export.Dim("batch")}}, external_data=False)
+                              dynamic_shapes={"rgb": {0: torch.export.Dim("batch")}}, external_data=False,
+                              verbose=False)
         proto = onnx.load(str(tmp))
         for key, value in {**meta, "usage": usage(meta, "onnx")}.items():
             entry = proto.metadata_props.add()

@@ -23,6 +23,7 @@ from bench.data.source import Dataset, FileSplit, Pair, Split
 from bench.data.spec import format_size, parse_size
 from bench.errors import BenchError, ConfigError, DataError, UnknownComponentError
 from bench.hookspecs import hookimpl, hookspec
+from bench.tracking import Logger, TrackedRun
 
 __all__ = [
     "BenchError",
@@ -33,12 +34,14 @@ __all__ = [
     "FileSplit",
     "Generator",
     "GeneratorMeta",
+    "Logger",
     "OptionsMeta",
     "Pair",
     "Phase",
     "RunConfig",
     "ScheduleMeta",
     "SegmenterMeta",
+    "TrackedRun",
     "Split",
     "UnknownComponentError",
     "format_size",

@@ -66,6 +66,8 @@ def cli(strict_plugins: bool) -> None:
 @click.option("--weights", default=None, help="Local weights file for the segmenter (smp: its encoder).")
 @click.option("--nproc", default=None, type=click.IntRange(min=1),
               help="Train with DistributedDataParallel in N processes (torchrun; nccl on CUDA, gloo on CPU).")
+@click.option("--log", "log_names", multiple=True, metavar="NAME",
+              help="Experiment logger(s) (bench list loggers), e.g. tensorboard; repeatable.")
 @click.option("--config", "config_file", default=None, type=click.Path(path_type=Path, dir_okay=False),
               help="TOML file of settings (a grid's [run] keys, and seed), e.g. a run's own config.toml; "
                    "options given on the command line win.")
@@ -73,20 +75,20 @@ def cli(strict_plugins: bool) -> None:
 @click.pass_context
 def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, device,
         save_predictions, force, resume, cuda_graph, bank_mb, compile_, subset, subset_seed, exclude, fold, fold_seed,
-        weights, nproc, config_file, **overrides) -> None:
+        weights, nproc, log_names, config_file, **overrides) -> None:
     """Run the protocol once and write a record (and its config.toml) under OUT."""
     if compile_:
         raise click.UsageError(COMPILE_REMOVED)
     values = dict(gen=gen, seg=seg, loss=loss, schedule=schedule, test=test, profile=profile, seed=seed,
                   device=device, save_predictions=save_predictions, cuda_graph=cuda_graph, bank_mb=bank_mb,
                   subset=subset, subset_seed=subset_seed, exclude=exclude, weights=weights, fold=fold,
-                  fold_seed=fold_seed)
+                  fold_seed=fold_seed, log=",".join(log_names) or None)
     if config_file is not None:
         from click.core import ParameterSource
 
         from bench import config_file as configuration_file
 
-        given = {k for k in ctx.params
+        given = {"log" if k == "log_names" else k for k in ctx.params
                  if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
         settings = {k: v for k, v in configuration_file.read(config_file).items() if k not in given}  # CLI wins
         values.update({k: v for k, v in settings.items() if k not in overrides})

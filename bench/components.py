@@ -71,7 +71,8 @@ class OptionsMeta:
 
 
 META_TYPES: dict[str, type] = {"segmenters": SegmenterMeta, "schedules": ScheduleMeta,
-                               "generators": GeneratorMeta, "losses": OptionsMeta, "datasets": OptionsMeta}
+                               "generators": GeneratorMeta, "losses": OptionsMeta, "datasets": OptionsMeta,
+                               "loggers": OptionsMeta}
 
 
 def meta_from(kind: str, meta: Any, defaults: Mapping[str, Any] | None) -> Any:

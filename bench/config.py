@@ -46,6 +46,7 @@ class RunOptions:
     resume: bool = False
     cuda_graph: bool = False
     bank_mb: int | None = None
+    log: str | None = None
     subset: int | None = None
     subset_seed: int = 0
     exclude: str | None = None

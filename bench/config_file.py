@@ -73,7 +73,7 @@ def resolved(config: RunConfig, opts: RunOptions) -> dict[str, Any]:
         "fold": f"{config.fold[0]}/{config.fold[1]}" if config.fold else None,
         "fold_seed": config.fold_seed if config.fold else None,
         "device": opts.device, "cuda_graph": opts.cuda_graph, "bank_mb": opts.bank_mb,
-        "save_predictions": opts.save_predictions,
+        "save_predictions": opts.save_predictions, "log": opts.log,
     }
     for field in profiles.FIELDS:
         value = getattr(config, field.name)

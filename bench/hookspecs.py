@@ -60,5 +60,14 @@ def bench_register_datasets(register: Register) -> None:
 
 
 @hookspec
+def bench_register_loggers(register: Register) -> None:
+    """Register experiment loggers: the harness calls ``factory()``; it returns a :class:`bench.api.Logger`.
+
+    ``bench run --log NAME`` (comma-separated for several) sends it the run's configuration, each epoch's
+    metrics, the summary and the plots; a logger that raises is reported and dropped, never stopping training.
+    """
+
+
+@hookspec
 def bench_register_commands(cli: Any) -> None:
     """Add subcommands to the ``bench`` click group (``cli`` is a ``click.Group``)."""

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from bench.errors import PluginError, UnknownComponentError
 
-KINDS = ("generators", "segmenters", "losses", "schedules", "datasets")
+KINDS = ("generators", "segmenters", "losses", "schedules", "datasets", "loggers")
 BUILTIN_DISTRIBUTION = "skinbench"
 """The distribution of the built-in plugins: their component names cannot be taken over by another plugin."""
 

@@ -29,6 +29,7 @@ from bench.plots import run_plots
 from bench.plugins import PluginHost
 from bench.records import (RESULTS, Scores, atomic_write_bytes, environment, normalise, plugin_versions, run_dir, run_record,
                            write_json)
+from bench.tracking import Logger, Loggers, TrackedRun
 from bench.train import Reporter, SilentReporter, Trainer, TrainState
 
 __all__ = ["RunOptions", "execute"]
@@ -75,6 +76,7 @@ class Context:
     folder: Path
     timings: dict[str, float] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)
+    loggers: Loggers | None = None
 
 
 def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None, log: Log = print,
@@ -106,6 +108,9 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     model = build_segmenter(ctx.host, config.seg, config.channels, config.width, config.weights)  # fails fast
     check_segmenter(ctx.host, model, config.seg, config.channels, config.size)
     loss_fn, phases = build_loss_and_phases(ctx.host, config.loss, config.schedule, config)
+    logger_names = [n.strip() for n in (ctx.opts.log or "").split(",") if n.strip()]
+    for name in logger_names:
+        ctx.host.registry.get("loggers", name)  # an unknown --log fails before any work
     data = open_data(ctx.host, config)
     test_split = f"train ({config.fold[1]} folds, seed {config.fold_seed})" if config.fold else data.test.name
     ctx.runtime.update({"train_split": "train", "test_split": test_split, "test_split_reason": data.test_why})
@@ -116,6 +121,8 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     with distributed.main_first(ctx.world):
         real, test, gan_real = prepare_data(ctx, data)
         generators, gen_info = obtain_generators(ctx, gan_real)
+    if ctx.world.main and logger_names:
+        ctx.loggers = make_loggers(ctx, logger_names)
     network_model, state, history = train(ctx, model, loss_fn, phases, real, test, generators, ident)
     if not ctx.world.main:
         return {"_path": None, "rank": ctx.world.rank}
@@ -123,6 +130,22 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     checkpoints.save(ctx.folder / "checkpoints" / checkpoints.FINAL, {"model": network_model.state_dict()})
     ctx.timings["total_s"] = time.perf_counter() - t_start
     return write_record(ctx, ident, scores, history, gen_info, data)
+
+
+def make_loggers(ctx: Context, names: list[str]) -> Loggers:
+    """The ``--log`` loggers; one whose factory raises is reported and left out."""
+    made: dict[str, Logger] = {}
+    loggers = Loggers({}, ctx.log)
+    for name in names:
+        component = ctx.host.registry.get("loggers", name)
+        try:
+            made[name] = component.factory()
+        except Exception as exc:  # tracking never stops a run
+            loggers.failures[name] = f"factory: {type(exc).__name__}: {exc}"
+            ctx.log(f"logger {name!r} from plugin {component.plugin!r} failed to start ({type(exc).__name__}: "
+                    f"{exc}); the run goes on without it")
+    loggers.active = made
+    return loggers
 
 
 def open_data(host: PluginHost, config: RunConfig, datasets: dict[str, Dataset] | None = None) -> Data:
@@ -234,6 +257,9 @@ def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase
         if world.main:
             extra = {"rank_rng": rank_rngs} if world.distributed else {}
             checkpoints.save(latest, {**st.state_dict(rngs), **mark, **extra})
+            if ctx.loggers is not None and st.history:
+                entry = st.history[-1]
+                ctx.loggers.call("log_epoch", len(st.history), ctx.loggers.epoch_metrics(entry), entry["phase"])
 
     test_on_device = test.to(device)
 
@@ -256,6 +282,10 @@ def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase
                 f"{state.epoch} epochs done in it")
     elif ctx.opts.resume:
         ctx.log(f"nothing to resume in {ctx.folder}; starting from the beginning")
+    if ctx.loggers is not None:
+        ctx.loggers.call("start", TrackedRun(f"{ident['hash']}-seed-{config.seed}", ctx.folder,
+                                             config_file.resolved(config, ctx.opts), latest.exists(),
+                                             len(state.history)))
     t0 = time.perf_counter()
     history = trainer.run(phases, real, generators)
     ctx.timings["train_s"] = time.perf_counter() - t0
@@ -291,6 +321,10 @@ def write_record(ctx: Context, ident: dict[str, Any], scores: Scores, history: l
         "test": host.provenance("datasets", config.test_spec.name),
     }
     record["plots"] = [f"plots/{name}" for name in run_plots(record, ctx.folder / "plots")]
+    if ctx.loggers is not None:
+        ctx.loggers.call("finish", record["summary"], [ctx.folder / p for p in record["plots"]])
+        ctx.runtime["loggers"] = {"used": sorted(ctx.loggers.active), "failed": ctx.loggers.failures}
+        record["runtime"]["loggers"] = ctx.runtime["loggers"]
     write_json(ctx.folder / "config.json", {**ctx.config.as_record(), "identity": ident["hash"]})
     atomic_write_bytes(ctx.folder / config_file.FILE_NAME, config_file.dumps(
         config_file.resolved(ctx.config, ctx.opts),

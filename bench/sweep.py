@@ -169,7 +169,7 @@ def generator_needs(entry: dict[str, Any]) -> list[str]:
     """Keys naming each generator this run trains or reuses: runs with a common key share that generator."""
     cell = entry["cell"]
     gens = [] if str(cell.get("gen", "none")) == "none" else str(cell["gen"]).split(",")
-    shaping = {k: v for k, v in cell.items() if k not in {"gen", "seg", "loss", "schedule", "cuda_graph", "bank_mb", "weights",
+    shaping = {k: v for k, v in cell.items() if k not in {"gen", "seg", "loss", "schedule", "cuda_graph", "bank_mb", "log", "weights",
                                                           "test", "device", "threshold"}}
     return [json.dumps({"gen": g.strip(), "seed": entry["seed"], **shaping}, sort_keys=True) for g in gens]
 

@@ -1,7 +1,9 @@
 """DCGAN for 4-channel image+mask pairs (Pollastri et al. Section 3.1, after Radford et al. 2016).
 
 Generator: z (100) -> linear to (H/16 x W/16 x 512) -> four 5x5 stride-2 transposed convolutions
-(512 -> 256 -> 128 -> 64 -> 4) with batch norm and ReLU between, tanh out. Discriminator: four 5x5
+(512 -> 256 -> 128 -> 64 -> 4) with batch norm and leaky ReLU (0.2) between, tanh out: the paper's "each
+layer, but the last two, is followed by a LReLU and batch normalization" holds for both networks (Radford et
+al.'s generator used ReLU, which this one did until 2026-11-27). Discriminator: four 5x5
 stride-2 convolutions (4 -> 64 -> 128 -> 256 -> 512), leaky ReLU, batch norm from the second, a linear
 layer to one logit (the sigmoid sits in the loss). Adam 2e-4, beta1 0.5; non-saturating GAN loss.
 
@@ -37,13 +39,13 @@ class DCGANGenerator(nn.Module):
         layers: list[nn.Module] = []
         for cin, cout in zip(ch, ch[1:]):
             layers += [nn.ConvTranspose2d(cin, cout, 5, 2, padding=2, output_padding=1, bias=False),
-                       nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+                       nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, inplace=True)]
         layers += [nn.ConvTranspose2d(ch[-1], 4, 5, 2, padding=2, output_padding=1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.project(z).view(-1, self.ch0, self.h0, self.w0)
-        return self.body(F.relu(self.bn0(x)))
+        return self.body(F.leaky_relu(self.bn0(x), 0.2))
 
 
 class DCGANDiscriminator(nn.Module):

@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from bench import hookspecs
-from bench.api import Generator, Phase, ScheduleMeta, SegmenterMeta
+from bench.api import Generator, Logger, Phase, ScheduleMeta, SegmenterMeta
 from bench.data.source import Dataset
 from bench.hookspecs import hookimpl
 
@@ -131,6 +131,31 @@ def test_hook_bench_register_datasets(bench_register, bench_run, bench_host):
     record = bench_run(seg="unet", data="small:3")
     assert record["run"]["data"] == "small:3" and record["runtime"]["n_train"] == 12
     assert record["summary"]["n_images"] == 4
+
+
+def test_hook_bench_register_loggers(bench_register, bench_run):
+    seen = []
+
+    class Memory(Logger):
+        def start(self, run):
+            seen.append(("start", run.run_id))
+
+        def log_epoch(self, step, metrics, phase):
+            seen.append(("epoch", step, round(metrics["loss"], 6)))
+
+        def finish(self, summary, artefacts):
+            seen.append(("finish", summary["jaccard"]))
+
+    class Plugin:
+        @hookimpl
+        def bench_register_loggers(self, register):
+            register("memory", Memory, description="keeps what it is told")
+
+    bench_register(Plugin(), name="logger-plugin")
+    record = bench_run(seg="cdnn0", log="memory")
+    assert seen[0] == ("start", f"{record['identity']['hash']}-seed-0")
+    assert seen[1] == ("epoch", 1, round(record["history"][0]["loss"], 6))
+    assert seen[-1] == ("finish", record["summary"]["jaccard"]) and record["runtime"]["loggers"]["used"] == ["memory"]
 
 
 def test_hook_bench_register_commands(bench_register, bench_host):

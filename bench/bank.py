@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from bench.components import Generator
 
@@ -43,8 +44,6 @@ def default_budget_mb(device: torch.device) -> int:
 def to_pairs(x: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Generator output ``(n, 4, h, w)`` in [-1, 1] as the segmenter sees it, at ``size``: RGB in [0, 1] and a
     binary mask (the mask channel thresholded at 0, resized masks at 0.5)."""
-    import torch.nn.functional as F
-
     rgb = ((x[:, :3].float() + 1.0) * 0.5).clamp(0.0, 1.0)
     mask = (x[:, 3:].float() > 0).float()
     if tuple(rgb.shape[-2:]) != tuple(size):

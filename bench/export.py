@@ -58,7 +58,7 @@ def export(host: PluginHost, run_dir: Path, fmt: str, out: Path) -> dict[str, An
         raise ConfigError(f"bench export {run_dir}: is an ensemble; export its member runs (an ensemble's mean and "
                           "dual threshold are applied to their outputs by bench predict)")
     member = predictor.members[0]
-    record = json.loads((run_dir / "results.json" if run_dir.is_dir() else run_dir).read_text())
+    record = predictor.record
     meta = {"format": fmt, "size": f"{member.size[0]}x{member.size[1]}", "channels": member.channels,
             "threshold": predictor.threshold, "seg": record["run"]["seg"], "identity": record["identity"]["hash"],
             "seed": record["run"]["seed"], "input": "rgb", "output": "probability"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -53,6 +53,8 @@ class Predictor:
     source: str
     batch_size: int = 16
     """The run's evaluation batch size: the default of ``--batch-size``."""
+    record: dict = field(default_factory=dict)
+    """The run's or ensemble's record, as read."""
 
     def describe(self) -> str:
         how = (f"dual threshold high {self.dual[0]:g}, low {self.dual[1]:g}" if self.dual
@@ -80,10 +82,10 @@ def load_predictor(host: PluginHost, path: Path, device: torch.device) -> Predic
             members.append(_member(host, member.run, member.checkpoint, device))
             batch = int(member.run.get("eval_batch_size", 16))
         return Predictor(members, 0.5, (float(run["high"]), float(run["low"])), f"ensemble {record_path.parent}",
-                         batch)
+                         batch, record)
     finished = load_run(path, "bench predict")
     return Predictor([_member(host, finished.run, finished.checkpoint, device)], float(finished.run["threshold"]),
-                     None, f"run {finished.folder}", int(finished.run.get("eval_batch_size", 16)))
+                     None, f"run {finished.folder}", int(finished.run.get("eval_batch_size", 16)), finished.record)
 
 
 def _member(host: PluginHost, run: dict, checkpoint: Path, device: torch.device) -> Member:

@@ -140,22 +140,33 @@ def fake_slurm(tmp_path: Path) -> Path:
     return bin_dir
 
 
-def test_slurm_jobs_wait_for_the_run_that_trains_their_generator(tmp_path):
+def slurm_sweep(tmp_path: Path) -> tuple[Path, Path, dict[str, str], Path]:
+    """The stand-in SLURM tools, a grid of two losses x three strategies, the environment that finds the
+    tools, and the runs folder."""
     pytest.importorskip("submitit")
     bin_dir = fake_slurm(tmp_path)
     grid = tmp_path / "g.toml"
     grid.write_text('[grid]\nloss = ["bce", "tanimoto"]\ngen = ["none", "dcgan", "dcgan,lapgan"]\n'
                     '[run]\ndata = "fixture?n=16&n_test=6"\nepochs = 1\n')
-    env = {"PATH": f"{bin_dir}:{__import__('os').environ['PATH']}"}
-    out = tmp_path / "runs"
+    return bin_dir, grid, {"PATH": f"{bin_dir}:{__import__('os').environ['PATH']}"}, tmp_path / "runs"
+
+
+def submitted(bin_dir: Path) -> tuple[dict[int, str], dict[int, str | None]]:
+    """Each recorded submission script by job number, and its ``--dependency`` (``None`` without one)."""
+    scripts = {int(p.stem.split("_")[1]): p.read_text() for p in bin_dir.glob("job_*.sh")}
+    depends = {k: next((line.split("=")[1] for line in s.splitlines() if "--dependency" in line), None)
+               for k, s in scripts.items()}
+    return scripts, depends
+
+
+def test_slurm_jobs_wait_for_the_run_that_trains_their_generator(tmp_path):
+    bin_dir, grid, env, out = slurm_sweep(tmp_path)
     proc = bench_cli("sweep", str(grid), "--executor", "slurm", "--slurm-partition", "gpu", "--gpus-per-job", "2",
                      "--time", "2:00:00", "--out", str(out), env=env)
     assert "queued" in proc.stdout
-    scripts = {int(p.stem.split("_")[1]): p.read_text() for p in bin_dir.glob("job_*.sh")}
+    scripts, depends = submitted(bin_dir)
     assert sorted(scripts) == [101, 102, 103, 104, 105, 106]  # bce: none, dcgan, both; tanimoto: the same
     assert all("--partition=gpu" in s and "--time=120" in s and "--gpus-per-node=2" in s for s in scripts.values())
-    depends = {k: next((line.split("=")[1] for line in s.splitlines() if "--dependency" in line), None)
-               for k, s in scripts.items()}
     assert depends == {101: None, 102: None, 103: "afterany:102", 104: None, 105: "afterany:102",
                        106: "afterany:102:103"}
     runs = json.loads((out / "sweeps" / "g" / "sweep.json").read_text())["runs"]
@@ -165,18 +176,10 @@ def test_slurm_jobs_wait_for_the_run_that_trains_their_generator(tmp_path):
 
 
 def test_slurm_packs_runs_per_gpu_and_orders_generator_training_first(tmp_path):
-    pytest.importorskip("submitit")
-    bin_dir = fake_slurm(tmp_path)
-    grid = tmp_path / "g.toml"
-    grid.write_text('[grid]\nloss = ["bce", "tanimoto"]\ngen = ["none", "dcgan", "dcgan,lapgan"]\n'
-                    '[run]\ndata = "fixture?n=16&n_test=6"\nepochs = 1\n')
-    env = {"PATH": f"{bin_dir}:{__import__('os').environ['PATH']}"}
-    out = tmp_path / "runs"
+    bin_dir, grid, env, out = slurm_sweep(tmp_path)
     bench_cli("sweep", str(grid), "--executor", "slurm", "--runs-per-gpu", "2", "--out", str(out), env=env)
-    scripts = {int(p.stem.split("_")[1]): p.read_text() for p in bin_dir.glob("job_*.sh")}
+    scripts, depends = submitted(bin_dir)
     assert sorted(scripts) == [101, 102, 103] and all("--gpus-per-node=1" in s for s in scripts.values())
-    depends = {k: next((line.split("=")[1] for line in s.splitlines() if "--dependency" in line), None)
-               for k, s in scripts.items()}
     # (bce none, bce dcgan) train DCGAN; (bce both, tanimoto none) LAPGAN; (tanimoto dcgan, both) reuse both.
     assert depends == {101: None, 102: "afterany:101", 103: "afterany:101:102"}
     runs = json.loads((out / "sweeps" / "g" / "sweep.json").read_text())["runs"]

@@ -52,9 +52,15 @@ class ScheduleMeta:
 
 @dataclass(frozen=True)
 class GeneratorMeta:
-    """A generator's default output size (``HxW``, for ``bench describe``) and its other options, shown as is."""
+    """A generator's default output size (``HxW``, for ``bench describe``) and its other options, shown as is.
+
+    ``iterative``: the generator samples in a number of steps the user chooses (a diffusion model's sampler):
+    its factory takes ``sample_steps=``, given from the ``sample_steps`` profile field, which then enters the
+    run's identity (not the cache key: training does not depend on it).
+    """
 
     size: str = "192x256"
+    iterative: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

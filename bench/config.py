@@ -108,6 +108,8 @@ class RunConfig:
     gan_epochs: int | None
     gan_batch_size: int | None
     gan_lr: float | None
+    sample_steps: int | None
+    """DDIM steps for the run's iterative generators (``iterative``); ``None`` when it has none."""
     width: float
     threshold: float
     eval_batch_size: int
@@ -124,6 +126,8 @@ class RunConfig:
     fold_seed: int | None = None
     nproc: int = 1
     overrides: tuple[tuple[str, Any], ...] = ()
+    iterative: tuple[str, ...] = ()
+    """The generators of ``gen`` that sample in ``sample_steps`` steps (their metadata says so)."""
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -138,6 +142,7 @@ class RunConfig:
             "batch_size": self.batch_size, "lr": self.lr, "optimizer": self.optimizer, "epochs": self.epochs,
             "synthetic_epochs": self.synthetic_epochs, "finetune_epochs": self.finetune_epochs,
             "gan_epochs": self.gan_epochs, "gan_batch_size": self.gan_batch_size, "gan_lr": self.gan_lr,
+            **({"sample_steps": self.sample_steps} if self.sample_steps is not None else {}),
             "width": self.width, "threshold": self.threshold, "eval_batch_size": self.eval_batch_size,
             "augment": self.augment.as_dict(), "protocol_version": self.protocol_version,
             "weights": self.weights, "weights_sha256": self.weights_sha256,
@@ -151,14 +156,24 @@ class RunConfig:
 
     def generator_config(self, name: str) -> dict[str, Any]:
         """The values that shape generator ``name`` when this run trains it (its cache key's config)."""
-        return generator_config(name, self.gan_size, self.width, self.gan_lr, self.gan_epochs, self.gan_batch_size)
+        return generator_config(name, self.gan_size, self.width, self.gan_lr, self.gan_epochs, self.gan_batch_size,
+                                self.sample_steps if name in self.iterative else None)
 
 
 def generator_config(name: str, size: tuple[int, int] | None, width: float, lr: float | None, epochs: int | None,
-                     batch_size: int | None) -> dict[str, Any]:
-    """The values that shape a trained generator (shared by runs and ``bench gan``)."""
-    return {"name": name, "size": format_size(size) if size else None, "width": width, "lr": lr,
-            "epochs": epochs, "batch_size": batch_size}
+                     batch_size: int | None, sample_steps: int | None = None) -> dict[str, Any]:
+    """The values that shape a trained generator and its samples (shared by runs and ``bench gan``);
+    ``sample_steps`` only for an iterative generator (GAN configurations stay as they always were)."""
+    config = {"name": name, "size": format_size(size) if size else None, "width": width, "lr": lr,
+              "epochs": epochs, "batch_size": batch_size}
+    if sample_steps is not None:
+        config["sample_steps"] = sample_steps
+    return config
+
+
+def iterative_generators(host: Any, gens: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``gens`` whose metadata says they sample in a chosen number of steps."""
+    return tuple(g for g in gens if getattr(host.registry.get("generators", g).meta, "iterative", False))
 
 
 def read_exclude(path: str) -> Exclusion:
@@ -231,6 +246,7 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
     if opts.fold_seed < 0:
         raise ConfigError(f"--fold-seed: must be 0 or more, got {opts.fold_seed}")
     test = opts.test or data
+    iterative = iterative_generators(host, gens)
     return RunConfig(
         gen=gens, seg=opts.seg, seg_spec=seg_spec, loss=loss, loss_default=seg_meta.loss, schedule=schedule,
         schedule_uses=sched_meta.uses or EPOCH_FIELDS, profile=opts.profile, seed=opts.seed,
@@ -240,7 +256,8 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         batch_size=prof["batch_size"], lr=prof["lr"], epochs=prof["epochs"],
         synthetic_epochs=prof["synthetic_epochs"], finetune_epochs=prof["finetune_epochs"],
         gan_epochs=prof["gan_epochs"] if gens else None, gan_batch_size=prof["gan_batch_size"] if gens else None,
-        gan_lr=prof["gan_lr"] if gens else None, width=prof["width"], threshold=prof["threshold"],
+        gan_lr=prof["gan_lr"] if gens else None, sample_steps=prof["sample_steps"] if iterative else None,
+        iterative=iterative, width=prof["width"], threshold=prof["threshold"],
         eval_batch_size=prof["eval_batch_size"], weights=weights, weights_sha256=weights_sha,
         subset=opts.subset, subset_seed=opts.subset_seed if opts.subset is not None else None,
         exclude=exclude, fold=fold, fold_seed=opts.fold_seed if fold else None, nproc=nproc,

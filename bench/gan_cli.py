@@ -12,7 +12,7 @@ import torch
 from bench import profiles
 from bench.build import build_segmenter, load_dataset, resolve_device
 from bench.checkpoints import load as load_checkpoint
-from bench.config import generator_config
+from bench.config import generator_config, iterative_generators
 from bench.data.prepare import prepare
 from bench.data.spec import parse_size, parse_spec
 from bench.errors import ConfigError
@@ -53,8 +53,11 @@ def trained(host: PluginHost, gen: str, profile: str, seed: int, device: str,
     dataset = load_dataset(host, values["data"], "--data")
     real = prepare(dataset.split("train"), gan_size)
     values["data_name"] = parse_spec(values["data"]).name
+    steps = prof["sample_steps"] if iterative_generators(host, (gen,)) else None
+    if steps is not None:
+        values["sample_steps"] = steps
     config = generator_config(gen, gan_size, prof["width"], prof["gan_lr"], prof["gan_epochs"],
-                              prof["gan_batch_size"])
+                              prof["gan_batch_size"], steps)
     g, info = obtain(host, config, real, seed, dev, reporter)
     log(cache_message(info))
     return g, info, {**values, "device": dev, "real": real}

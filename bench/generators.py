@@ -34,10 +34,20 @@ GENERATOR_CACHE_VERSION = 3
 """3: keys include the hash of the generator's source, entries a checksum of their weights (2 had neither)."""
 
 
+SAMPLING_KEYS = ("sample_steps",)
+"""Configuration keys that change how a trained generator samples, not what it learns: in the run's identity,
+not in the cache key (a DDPM trained once serves every number of DDIM steps)."""
+
+
+def training_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without its sampling keys: what the cache key and the entry's ``meta.json`` hold."""
+    return {k: v for k, v in config.items() if k not in SAMPLING_KEYS}
+
+
 def generator_key(config: dict[str, Any], fingerprint: str, seed: int, plugin_version: str | None,
                   code: str | None = None) -> str:
-    """The cache key: the generator's configuration, training data, seed, plugin version and source code."""
-    text = json.dumps({"config": config, "data": fingerprint, "seed": seed, "plugin_version": plugin_version,
+    """The cache key: the generator's training configuration, training data, seed, plugin version and source."""
+    text = json.dumps({"config": training_config(config), "data": fingerprint, "seed": seed, "plugin_version": plugin_version,
                        "code": code, "cache_version": GENERATOR_CACHE_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -86,7 +96,8 @@ def build_generator(component: Component, config: dict[str, Any], seed: int) -> 
     h, w = (int(v) for v in config["size"].split("x"))
     try:
         with torch.random.fork_rng(devices=[]):  # a factory that seeds torch must not move the run's RNG
-            gen = component.factory(size=(h, w), width=config["width"], lr=config["lr"], seed=seed)
+            sampling = {k: config[k] for k in SAMPLING_KEYS if config.get(k) is not None}
+            gen = component.factory(size=(h, w), width=config["width"], lr=config["lr"], seed=seed, **sampling)
     except BenchError:
         raise
     except Exception as exc:
@@ -152,7 +163,7 @@ def _train(gen: Generator, component: Component, info: dict[str, Any], config: d
     if folder is None:
         info.update(cache="off", checkpoint=None, final_losses=last, train_s=train_s)
         return gen, info
-    meta = {"key": info["key"], "config": config, "data_fingerprint": real.fingerprint, "n_train": len(real),
+    meta = {"key": info["key"], "config": training_config(config), "data_fingerprint": real.fingerprint, "n_train": len(real),
             "seed": seed, "plugin": info["plugin"], "plugin_version": info["plugin_version"],
             "final_losses": last, "train_s": train_s, "size": format_size(gen.size)}
     _store(folder, gen.state_dict(), meta)

@@ -111,6 +111,8 @@ FIELDS: tuple[Field, ...] = (
        axis="column"),
     _f("gan_lr", float, 2e-4, 2e-4, "Learning rate of generator training.", check=_positive, gan=True,
        axis="column"),
+    _f("sample_steps", int, 50, 10, "Sampling steps of iterative generators (ddpm: DDIM steps); GANs ignore it.",
+       check=_at_least(1), gan=True, axis="column"),
     _f("width", float, 1.0, 0.25, "Channel-width multiplier of the networks (1 = paper).", check=_positive,
        gan=True),
     _f("threshold", float, 0.5, 0.5, "Probability threshold of the prediction.", check=_open_unit),

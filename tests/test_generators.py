@@ -30,7 +30,7 @@ def test_laplacian_pyramid_construction_and_reconstruction_are_exact_inverses(le
     assert torch.allclose(reconstruct(pyramid), x, atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("name,size", [("dcgan", (48, 64)), ("dcgan", (192, 256)), ("lapgan", (48, 64)),
+@pytest.mark.parametrize("name,size", [("dcgan", (48, 64)), ("dcgan", (192, 256)), ("lapgan", (48, 64)), ("ddpm", (48, 64)),
                                        ("lapgan", (192, 256))])
 def test_sampling_gives_4_channel_pairs_with_binary_masks(name, size):
     gen = get_host().registry.get("generators", name).factory(size=size, width=0.25)
@@ -85,7 +85,7 @@ def test_several_generators_alternate_batch_by_batch():
     assert a.calls == [24, 24] and b.calls == [16, 16]
 
 
-@pytest.mark.parametrize("gen", ["dcgan", "lapgan", "dcgan,lapgan"])
+@pytest.mark.parametrize("gen", ["dcgan", "lapgan", "dcgan,lapgan", "dcgan,ddpm"])
 def test_quick_two_phase_run_with_each_generator(tmp_path, gen):
     record, _ = record_of(bench_cli("run", "--gen", gen, "--seg", "unet", "--out", str(tmp_path), *TINY))
     check_record(record, 6)

@@ -9,9 +9,10 @@ from typing import Any
 import click
 import torch
 
-from bench import profiles
+from bench import feature_metrics, profiles
 from bench.build import build_segmenter, load_dataset, resolve_device
 from bench.checkpoints import load as load_checkpoint
+from bench.data import channels
 from bench.config import generator_config, iterative_generators
 from bench.data.prepare import prepare
 from bench.data.spec import parse_size, parse_spec
@@ -102,21 +103,42 @@ def register(cli: click.Group, host_of) -> None:
     @click.option("--n", "n", default=64, show_default=True, type=int, help="Samples to measure.")
     @click.option("--reference", type=click.Path(path_type=Path), default=None,
                   help="A finished real-data run whose segmenter judges mask coherence.")
+    @click.option("--features", default=None, metavar="reference|timm:NAME",
+                  help="Feature space of FID, KID and precision/recall/density/coverage: the --reference run's "
+                       "segmenter encoder (the default when --reference is given) or a timm backbone with --weights.")
+    @click.option("--weights", type=click.Path(path_type=Path), default=None,
+                  help="Local weights file of the --features timm backbone (nothing is downloaded).")
+    @click.option("--n-features", default=1000, show_default=True, type=int,
+                  help="Generated and real samples for the feature-space metrics (real: at most the training split).")
     @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
     @click.pass_context
-    def quality(ctx, gen, profile, seed, device, n, reference, out, **overrides) -> None:
-        """Measure mask coherence, diversity and checkerboard energy; record them with the generator."""
+    def quality(ctx, gen, profile, seed, device, n, reference, features, weights, n_features, out,
+                **overrides) -> None:
+        """Measure mask coherence, diversity, checkerboard energy and, in a feature space, FID, KID and
+        precision/recall/density/coverage; record them with the generator."""
         if n < 2:
             raise ConfigError("--n: must be at least 2 (diversity compares pairs)")
         host = host_of(ctx)
-        g, info, values = trained(host, gen, profile, seed, device, overrides)
-        dev = values["device"]
+        dev = resolve_device(device)
         ref = _reference(host, reference, dev) if reference else None
+        extractor = _extractor(features, weights, ref, dev)
+        g, info, values = trained(host, gen, profile, seed, device, overrides)
         rng = torch.Generator(device=dev).manual_seed(12345)
         samples = g.sample(n, rng=rng)
         idx = torch.randperm(len(values["real"]), generator=torch.Generator().manual_seed(0))[:n]
         real = to_gan_input(values["real"], torch.device("cpu"))[idx]
         metrics = measure(samples, real, ref)
+        if extractor is not None:
+            count = min(n_features, len(values["real"]))
+            if count <= feature_metrics.PRDC_K:
+                raise ConfigError(f"--n-features {n_features}: the feature-space metrics need more than "
+                                  f"{feature_metrics.PRDC_K} samples (the training split has {len(values['real'])})")
+            idx = torch.randperm(len(values["real"]), generator=torch.Generator().manual_seed(1))[:count]
+            real_rgb = (to_gan_input(values["real"], torch.device("cpu"))[idx, :3] + 1) / 2
+            fake = g.sample(count, rng=torch.Generator(device=dev).manual_seed(54321))
+            metrics["features"] = feature_metrics.measure(extractor, real_rgb, ((fake[:, :3] + 1) / 2).clamp(0, 1))
+        else:
+            click.echo("no FID/KID/precision/recall: pass --reference RUN_DIR or --features timm:NAME --weights PATH")
         record = {
             "schema": SCHEMA, "kind": "generator-quality", "status": "finished",
             "generator": {k: info[k] for k in ("name", "plugin", "plugin_version", "key", "checkpoint", "config")},
@@ -125,12 +147,33 @@ def register(cli: click.Group, host_of) -> None:
             "metrics": metrics, "env": environment(dev),
         }
         folder = entry_folder(info)
-        if folder is not None:
-            write_json(folder / "quality.json", record)
+        if folder is not None:  # the entry serves every number of sampling steps: the file names its own
+            steps = info["config"].get("sample_steps")
+            write_json(folder / ("quality.json" if steps is None else f"quality-steps{steps}.json"), record)
         path = quality_path(out, values["data"], values["data_name"], profile, gen, values["overrides"], seed)
         write_json(path, record)
         click.echo(json.dumps(metrics, indent=2))
         click.echo(f"record: {path}")
+
+
+def _extractor(features: str | None, weights: Path | None, ref: dict[str, Any] | None,
+               device: torch.device) -> feature_metrics.Extractor | None:
+    """The feature extractor ``--features`` names (by default the ``--reference`` segmenter's), or ``None``."""
+    if features is None or features == "reference":
+        if weights is not None:
+            raise ConfigError("--weights: only used with --features timm:NAME")
+        if ref is None:
+            if features == "reference":
+                raise ConfigError("--features reference: pass --reference RUN_DIR, a finished real-data run")
+            return None
+        return feature_metrics.segmenter_extractor(
+            ref["model"], ref["size"], lambda x: channels.expand(x, ref["channels"]),
+            f"encoder of the {ref['seg']} reference run {ref['path']}", device)
+    if features.startswith("timm:") and features[5:]:
+        if weights is None:
+            raise ConfigError(f"--features {features}: pass --weights PATH, a local weights file of that model")
+        return feature_metrics.timm_extractor(features[5:], weights, device)
+    raise ConfigError(f"--features {features}: expected reference or timm:NAME (e.g. timm:resnet50)")
 
 
 def _reference(host: PluginHost, path: Path, device: torch.device) -> dict[str, Any]:
@@ -140,4 +183,5 @@ def _reference(host: PluginHost, path: Path, device: torch.device) -> dict[str, 
     model = build_segmenter(host, run["seg"], run["channels"], run["width"], run.get("weights"))
     model.load_state_dict(load_checkpoint(member.checkpoint)["model"])
     return {"model": model.to(device), "size": parse_size(run["size"]), "channels": run["channels"],
-            "device": device, "path": str(member.folder), "jaccard": member.record["summary"]["jaccard"]}
+            "device": device, "path": str(member.folder), "jaccard": member.record["summary"]["jaccard"],
+            "seg": run["seg"]}

@@ -333,42 +333,89 @@ def _mean_sd(values: list[float]) -> str:
     return f"{np.mean(values):.4f} ± {sd:.4f}"
 
 
+def _quality_setting(record: dict[str, Any]) -> dict[str, str]:
+    """What a generator-quality record measured, besides its seed: rows pool seeds of equal settings only."""
+    run, metrics = record["run"], record["metrics"]
+    config = record["generator"].get("config") or {}
+    setting = {"generator": str(record["generator"]["name"]), "gan size": str(run.get("gan_size"))}
+    setting.update({k.replace("_", " "): str(v) for k, v in sorted((run.get("overrides") or {}).items())})
+    if config.get("sample_steps") is not None:
+        setting["sample steps"] = str(config["sample_steps"])
+    setting["N"] = str(metrics["n_samples"])
+    if "mask_coherence" in metrics:
+        setting["coherence reference"] = str(metrics["mask_coherence"]["reference_run"])
+    if "features" in metrics:
+        f = metrics["features"]
+        setting["features"] = f"{f['extractor']}; N {f['n_real']} real, {f['n_fake']} generated"
+    return setting
+
+
+def _label(setting: dict[str, str], varying: set[str]) -> str:
+    extra = [f"{k} {v}" for k, v in setting.items() if k in varying and k not in ("generator", "features",
+                                                                                    "coherence reference")]
+    return md(setting["generator"]) + (f" ({', '.join(md(e) for e in extra)})" if extra else "")
+
+
 def render_quality(records: list[dict[str, Any]]) -> str:
-    """One table per (data, profile): each generator's coherence, diversity and checkerboard, real data beside."""
+    """One table per (data, profile): each generator's feature-space metrics (FID, KID, precision, recall,
+    density, coverage), coherence, diversity and checkerboard, real data beside. A row pools the seeds of one
+    setting only; feature spaces are numbered and named under the table (their numbers are not comparable)."""
     tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         tables[(record["run"]["data"], record["run"]["profile"])].append(record)
     out: list[str] = []
     for (data, profile), group in sorted(tables.items(), key=lambda kv: tuple(map(str, kv[0]))):
-        by_gen: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        rows: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+        settings: dict[tuple, dict[str, str]] = {}
         for record in group:
-            label = md(record["generator"]["name"]) + (f" ({record['run']['gan_size']})" if len(
-                {r["run"]["gan_size"] for r in group}) > 1 else "")
-            by_gen[label].append(record["metrics"])
+            setting = _quality_setting(record)
+            key = tuple(sorted(setting.items()))
+            rows[key].append(record["metrics"])
+            settings[key] = setting
+        keys = set().union(*(s.keys() for s in settings.values()))
+        varying = {k for k in keys if len({s.get(k) for s in settings.values()}) > 1}
+        spaces = sorted({s["features"] for s in settings.values() if "features" in s})
+        references = sorted({s["coherence reference"] for s in settings.values() if "coherence reference" in s})
         out += [
             f"## Generator quality: {md(data)} (profile `{md(profile)}`)",
             "",
-            "Mask coherence: mean Jaccard between each sample's mask and a real-data-trained segmenter's prediction "
-            "on the sample (higher is better). Diversity: mean pairwise SSIM of the samples (lower is more diverse). "
-            "Checkerboard: share of spectral energy on the Nyquist row and column (stride-2 artefacts). "
-            "Mean ± standard deviation over seeds; N = samples per seed.",
+            "FID, KID (x 1000; s.e.: its standard deviation over 100 subsets), precision, recall, density and "
+            "coverage (k = 5) in the feature space the column [F] names below: not comparable with published "
+            "Inception FIDs, nor across feature spaces. Mask coherence: mean Jaccard between each sample's mask and "
+            "a real-data-trained segmenter's prediction on the sample (higher is better). Diversity: mean pairwise "
+            "SSIM of the samples (lower is more diverse). Checkerboard: share of spectral energy on the Nyquist row "
+            "and column (stride-2 artefacts). Mean ± standard deviation over seeds; N = samples per seed for "
+            "coherence, diversity and checkerboard.",
             "",
-            "| generator | mask coherence | diversity (SSIM) | checkerboard | N | seeds |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| generator | FID | KID x 1000 | KID s.e. x 1000 | precision | recall | density | coverage | [F] "
+            "| mask coherence | diversity (SSIM) | checkerboard | N | seeds |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
-        real_div, real_cb, real_n = [], [], set()
-        for label in sorted(by_gen):
-            ms = by_gen[label]
+        real: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+        for key in sorted(rows, key=lambda k: _label(settings[k], varying)):
+            ms, setting = rows[key], settings[key]
+            feats = [m["features"] for m in ms if "features" in m]
+            space = f"F{spaces.index(setting['features']) + 1}" if "features" in setting else "–"
             coherence = [m["mask_coherence"]["value"] for m in ms if "mask_coherence" in m]
             out.append(
-                f"| {label} | {_mean_sd(coherence)} | {_mean_sd([m['diversity_ssim']['value'] for m in ms])} | "
-                f"{_mean_sd([m['checkerboard']['value'] for m in ms])} | "
-                f"{', '.join(sorted({str(m['n_samples']) for m in ms}))} | {len(ms)} |"
+                f"| {_label(setting, varying)} | {_mean_sd([f['fid'] for f in feats])} | "
+                f"{_mean_sd([1000 * f['kid']['value'] for f in feats])} | "
+                f"{_mean_only([1000 * f['kid']['std'] for f in feats])} | "
+                + " | ".join(_mean_sd([f[k] for f in feats]) for k in ("precision", "recall", "density", "coverage"))
+                + f" | {space} | {_mean_sd(coherence)} | {_mean_sd([m['diversity_ssim']['value'] for m in ms])} | "
+                f"{_mean_sd([m['checkerboard']['value'] for m in ms])} | {setting['N']} | {len(ms)} |"
             )
-            real_div += [m["diversity_ssim"]["real"] for m in ms]
-            real_cb += [m["checkerboard"]["real"] for m in ms]
-            real_n |= {str(m["n_samples"]) for m in ms}
-        out.append(f"| real training images | – | {np.mean(real_div):.4f} | {np.mean(real_cb):.4f} | "
-                   f"{', '.join(sorted(real_n))} | – |")
+            real[setting["N"]][0].extend(m["diversity_ssim"]["real"] for m in ms)
+            real[setting["N"]][1].extend(m["checkerboard"]["real"] for m in ms)
+        for n, (div, cb) in sorted(real.items(), key=lambda kv: int(kv[0])):  # each N has its own real images
+            out.append(f"| real training images | – | – | – | – | – | – | – | – | – | {np.mean(div):.4f} | "
+                       f"{np.mean(cb):.4f} | {n} | – |")
+        out.append("")
+        out += [f"- [F{i + 1}] {md(space)}" for i, space in enumerate(spaces)]
+        out += [f"- mask coherence judged by the segmenter of {md(ref)}" for ref in references]
         out.append("")
     return "\n".join(out)
+
+
+def _mean_only(values: list[float]) -> str:
+    return f"{np.mean(values):.4f}" if values else "–"

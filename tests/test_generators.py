@@ -118,18 +118,25 @@ def test_gan_sample_writes_a_grid_and_quality_is_recorded_and_ranked(tmp_path):
     assert "wrote" in proc.stdout
     image = np.asarray(Image.open(grid))
     assert image.ndim == 3 and image.shape[2] == 3 and image.shape[0] >= 128
-    for gen in ("dcgan", "lapgan"):
+    for gen, extra in (("dcgan", GAN_TINY), ("lapgan", GAN_TINY), ("dcgan", [*GAN_TINY[2:], "--gan-epochs", "2"])):
         bench_cli("gan", "quality", "--gen", gen, "--n", "6", "--reference", str(Path(reference).parent),
-                  "--out", str(out), *GAN_TINY, env=env)
+                  "--n-features", "12", "--out", str(out), *extra, env=env)
     record = json.loads(next(out.rglob("gan-dcgan__gan_epochs-1/seed_0/quality.json")).read_text())
     metrics = record["metrics"]
     assert metrics["n_samples"] == 6 and metrics["diversity_ssim"]["n_pairs"] == 15
     assert 0 <= metrics["mask_coherence"]["value"] <= 1 and 0 <= metrics["checkerboard"]["value"] <= 1
+    features = metrics["features"]
+    assert features["n_real"] == features["n_fake"] == 12 and features["kid"]["subset_size"] == 6
+    assert "encoder of the unet reference run" in features["extractor"] and features["fid"] >= 0
+    assert all(0 <= features[k] <= 1 for k in ("precision", "recall", "coverage"))
     assert Path(record["generator"]["checkpoint"]).parent.joinpath("quality.json").exists()
     board = bench_cli("leaderboard", "--runs", str(out), env=env).stdout
-    assert "## Generator quality" in board
-    assert any(l.startswith("| dcgan |") for l in board.splitlines())
-    assert any(l.startswith("| lapgan |") for l in board.splitlines())
+    assert "## Generator quality" in board and "- [F1] encoder of the unet reference run" in board
+    rows = {l.split(" | ")[0]: l.split(" | ") for l in board.splitlines() if l.startswith("| ")}
+    # the two DCGANs differ in their epochs: two rows, never one pooled row
+    assert {"| dcgan (gan epochs 1)", "| dcgan (gan epochs 2)", "| lapgan (gan epochs 1)"} <= set(rows)
+    assert rows["| dcgan (gan epochs 1)"][1] == f"{features['fid']:.4f} ± 0.0000"
+    assert rows["| dcgan (gan epochs 1)"][8] == "F1"
 
 
 def test_quality_metrics_by_construction():

@@ -33,6 +33,8 @@ class Extractor:
     name: str
     fn: Callable[[torch.Tensor], torch.Tensor]
     device: torch.device
+    key: str = ""
+    """What makes two feature spaces the same protocol (for a reference run: its seedless identity and layer)."""
 
 
 def deepest_activation(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:
@@ -60,7 +62,7 @@ def deepest_activation(model: nn.Module, example: torch.Tensor) -> tuple[str, nn
 
 
 def segmenter_extractor(model: nn.Module, size: tuple[int, int], expand: Callable[[torch.Tensor], torch.Tensor],
-                        label: str, device: torch.device) -> Extractor:
+                        label: str, device: torch.device, key: str = "") -> Extractor:
     """Features from a trained segmenter: its deepest activation, averaged over positions. Images are resized
     to the segmenter's input size and given its channel set, as when it segments."""
     model = model.to(device).eval()
@@ -74,7 +76,8 @@ def segmenter_extractor(model: nn.Module, size: tuple[int, int], expand: Callabl
             model(expand(x))
         return captured.pop("x").float().mean(dim=(2, 3))
 
-    return Extractor(f"{label}: activation of '{layer_name}', averaged over positions", fn, device)
+    return Extractor(f"{label}: activation of '{layer_name}', averaged over positions", fn, device,
+                     f"{key or label}:{layer_name}")
 
 
 def timm_extractor(name: str, weights: Path, device: torch.device) -> Extractor:
@@ -112,8 +115,8 @@ def timm_extractor(name: str, weights: Path, device: torch.device) -> Extractor:
             return model((_resize(images, size) - mean) / std).float().flatten(1)
 
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
-    return Extractor(f"timm:{name} (weights {weights.name}, sha256 {digest}), pooled features at "
-                     f"{size[0]}x{size[1]}", fn, device)
+    label = f"timm:{name} (weights {weights.name}, sha256 {digest}), pooled features at {size[0]}x{size[1]}"
+    return Extractor(label, fn, device, label)
 
 
 def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -198,5 +201,5 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = PRDC_K) -> dict[str, f
 def measure(extractor: Extractor, real_images: torch.Tensor, fake_images: torch.Tensor) -> dict[str, Any]:
     """Every feature-space metric of generated images against real ones (both ``(N, 3, H, W)`` in [0, 1])."""
     real, fake = extract(extractor, real_images), extract(extractor, fake_images)
-    return {"extractor": extractor.name, "dim": int(real.shape[1]), "n_real": len(real), "n_fake": len(fake),
+    return {"extractor": extractor.name, "extractor_key": extractor.key, "dim": int(real.shape[1]), "n_real": len(real), "n_fake": len(fake),
             "fid": fid(real, fake), "kid": kid(real, fake), "k": PRDC_K, **prdc(real, fake)}

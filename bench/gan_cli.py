@@ -168,7 +168,8 @@ def _extractor(features: str | None, weights: Path | None, ref: dict[str, Any] |
             return None
         return feature_metrics.segmenter_extractor(
             ref["model"], ref["size"], lambda x: channels.expand(x, ref["channels"]),
-            f"encoder of the {ref['seg']} reference run {ref['path']}", device)
+            f"encoder of the {ref['seg']} reference run {ref['path']}", device,
+            f"encoder of the {ref['seg']} reference, identity {ref['identity']}")
     if features.startswith("timm:") and features[5:]:
         if weights is None:
             raise ConfigError(f"--features {features}: pass --weights PATH, a local weights file of that model")
@@ -184,4 +185,4 @@ def _reference(host: PluginHost, path: Path, device: torch.device) -> dict[str, 
     model.load_state_dict(load_checkpoint(member.checkpoint)["model"])
     return {"model": model.to(device), "size": parse_size(run["size"]), "channels": run["channels"],
             "device": device, "path": str(member.folder), "jaccard": member.record["summary"]["jaccard"],
-            "seg": run["seg"]}
+            "seg": run["seg"], "identity": member.record["identity"]["hash"]}

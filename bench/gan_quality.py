@@ -86,6 +86,6 @@ def measure(samples: torch.Tensor, real: torch.Tensor, reference: dict[str, Any]
             "value": mask_coherence(rgb, masks, reference["model"], reference["size"], reference["channels"],
                                     reference["device"]),
             "n_samples": len(rgb), "reference_run": reference["path"],
-            "reference_jaccard": reference["jaccard"],
+            "reference_jaccard": reference["jaccard"], "reference_identity": reference.get("identity"),
         }
     return out

@@ -342,11 +342,12 @@ def _quality_setting(record: dict[str, Any]) -> dict[str, str]:
     if config.get("sample_steps") is not None:
         setting["sample steps"] = str(config["sample_steps"])
     setting["N"] = str(metrics["n_samples"])
-    if "mask_coherence" in metrics:
-        setting["coherence reference"] = str(metrics["mask_coherence"]["reference_run"])
+    if "mask_coherence" in metrics:  # a reference run's seedless identity: each seed may use its own seed's run
+        ref = metrics["mask_coherence"]
+        setting["coherence reference"] = str(ref.get("reference_identity") or ref["reference_run"])
     if "features" in metrics:
         f = metrics["features"]
-        setting["features"] = f"{f['extractor']}; N {f['n_real']} real, {f['n_fake']} generated"
+        setting["features"] = f"{f.get('extractor_key') or f['extractor']}; N {f['n_real']} real, {f['n_fake']} generated"
     return setting
 
 
@@ -411,8 +412,11 @@ def render_quality(records: list[dict[str, Any]]) -> str:
             out.append(f"| real training images | – | – | – | – | – | – | – | – | – | {np.mean(div):.4f} | "
                        f"{np.mean(cb):.4f} | {n} | – |")
         out.append("")
-        out += [f"- [F{i + 1}] {md(space)}" for i, space in enumerate(spaces)]
-        out += [f"- mask coherence judged by the segmenter of {md(ref)}" for ref in references]
+        for i, space in enumerate(spaces):
+            names = sorted({m["features"]["extractor"] for k, st in settings.items() if st.get("features") == space
+                            for m in rows[k]})
+            out.append(f"- [F{i + 1}] {md(space)}: " + "; ".join(md(n) for n in names))
+        out += [f"- mask coherence judged by the segmenter of reference {md(ref)}" for ref in references]
         out.append("")
     return "\n".join(out)
 

@@ -259,10 +259,7 @@ class DDPM(Generator):
         """EMA with the usual warm-up, ``min(decay, (1 + n) / (10 + n))``, so early weights fade quickly."""
         self.updates += 1
         decay = min(self.ema_decay, (1 + self.updates) / (10 + self.updates))
-        for e, p in zip(self.ema.parameters(), self.model.parameters()):
-            e.lerp_(p, 1.0 - decay)
-        for e, b in zip(self.ema.buffers(), self.model.buffers()):
-            e.copy_(b)
+        torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1.0 - decay)
 
     @torch.no_grad()
     def sample(self, n: int, *, rng: torch.Generator) -> torch.Tensor:

@@ -131,7 +131,7 @@ def test_gan_sample_writes_a_grid_and_quality_is_recorded_and_ranked(tmp_path):
     assert all(0 <= features[k] <= 1 for k in ("precision", "recall", "coverage"))
     assert Path(record["generator"]["checkpoint"]).parent.joinpath("quality.json").exists()
     board = bench_cli("leaderboard", "--runs", str(out), env=env).stdout
-    assert "## Generator quality" in board and "- [F1] encoder of the unet reference run" in board
+    assert "## Generator quality" in board and "- [F1] encoder of the unet reference, identity " in board
     rows = {l.split(" | ")[0]: l.split(" | ") for l in board.splitlines() if l.startswith("| ")}
     # the two DCGANs differ in their epochs: two rows, never one pooled row
     assert {"| dcgan (gan epochs 1)", "| dcgan (gan epochs 2)", "| lapgan (gan epochs 1)"} <= set(rows)

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from bench import paper
-from bench.leaderboard import BASELINE, MATCHED, md, row_label, seeds_text, strategy, table_key
-from bench.records import normalise
+from bench.leaderboard import BASELINE, MATCHED, md, row_label, seeds_text, strategy, group_tables
 from bench.scalability import equivalent_images
 from bench.stats import Comparison, compare, sample
 
@@ -122,9 +121,7 @@ def _paper_rows(table: _Table) -> list[tuple[str, dict[str, float]]]:
 
 def claims(records: list[dict[str, Any]], metric: str = "jaccard") -> dict[tuple, list[Verdict]]:
     """Table key -> the verdict on every claim the paper makes for the rows those records have."""
-    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for record in map(normalise, records):
-        tables[table_key(record)].append(record)
+    tables = group_tables(records)
     out: dict[tuple, list[Verdict]] = {}
     for key, group in tables.items():
         table = _Table(group, metric)

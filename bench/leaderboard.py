@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -131,10 +131,32 @@ def _clashes(records: list[dict[str, Any]], labels: list[tuple[str, str]]) -> di
             if len({records[i]["identity"]["hash"] for i in members}) > 1}
 
 
-def table_key(record: dict[str, Any]) -> tuple:
-    """Records that may share a table: same data, test split, profile and protocol version."""
-    run = record["run"]
-    return (run["data"], run["test"], record["runtime"].get("test_split"), run["profile"], run.get("protocol_version"))
+_SIDES = (("data", "train", "data_name"), ("test", "test", "test_name"))
+
+
+def group_tables(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    """Records (normalised) by table: same training data, test data and split, profile and protocol version.
+
+    Data is compared by content: specs whose splits have equal fingerprints (the same files at another path)
+    share a table, named by the spec most of its records use. A record without a fingerprint for a side (an
+    ensemble has no training fingerprint) takes the name its spec has among the others.
+    """
+    records = [normalise(r) for r in records]
+    votes: dict[tuple, Counter] = defaultdict(Counter)
+    for record in records:
+        fps = record.get("data_fingerprint") or {}
+        for side, fp, name in _SIDES:
+            if fps.get(fp):
+                votes[(side, record["run"].get(name), fps[fp])][record["run"][side]] += 1
+    canonical = {(side, spec): min(counter, key=lambda s: (-counter[s], s))
+                 for (side, _, _), counter in votes.items() for spec in counter}
+    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        run = record["run"]
+        data, test = (canonical.get((side, run[side]), run[side]) for side, _, _ in _SIDES)
+        tables[(data, test, record["runtime"].get("test_split"), run["profile"], run.get("protocol_version"))].append(
+            record)
+    return tables
 
 
 def _order(columns: set[str]) -> list[str]:
@@ -150,10 +172,7 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
     With ``plots`` (a folder), every row's Jaccard histogram and training curves are drawn there as PNGs
     and linked from the distribution table, relative to ``links_from`` (the markdown file's folder).
     """
-    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        record = normalise(record)
-        tables[table_key(record)].append(record)
+    tables = group_tables(records)
     if not tables:
         return "# skinbench leaderboard\n\nNo finished runs found.\n"
     out = ["# skinbench leaderboard", ""]
@@ -171,6 +190,8 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
         out += [
             f"## {md(data)} (profile `{md(profile)}`, protocol v{md(version)})",
             "",
+            *([f"The same data (equal fingerprints) also at: {', '.join(f'`{md(a)}`' for a in also)}.", ""]
+              if (also := sorted({r["run"]["data"] for r in group} - {data})) else []),
             f"Mean per-image {metric.replace('_', ' ')} on the `{md(split)}` split of `{md(test)}` "
             f"({', '.join(map(str, n_images))} images, each scored at its original resolution); "
             "mean ± standard deviation over seeds, n = number of seeds"

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.leaderboard import BASELINE, distinct_labels, strategy, table_key
+from bench.leaderboard import BASELINE, distinct_labels, strategy, group_tables
 from bench.records import normalise, safe_name
 
 VARIES = frozenset({"subset", "train data"})
@@ -21,9 +21,7 @@ def curves(records: list[dict[str, Any]], seg: str) -> dict[tuple, dict[str, dic
     """``{table key: {strategy: {training images: [Jaccard of each seed]}}}`` for segmenter ``seg``."""
     out: dict[tuple, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     mine = [r for r in map(normalise, records) if r["run"]["seg"] == seg and r["run"].get("kind") != "ensemble"]
-    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for record in mine:
-        tables[table_key(record)].append(record)
+    tables = group_tables(mine)
     for key, group in tables.items():
         labels = distinct_labels(group, lambda r: strategy(r["run"]), lambda r: str(r["runtime"]["n_train"]),
                                  ignore=VARIES, axis_of=lambda k: "row")

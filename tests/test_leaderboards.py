@@ -56,3 +56,23 @@ def test_quick_fixture_rows_do_not_fall_below_the_committed_baseline(row, tolera
     assert now >= committed - tolerance, (
         f"{row['name']}: Jaccard {now:.4f} is below the committed {committed:.4f} by more than the tolerance "
         f"{tolerance} ({row['command']}); see leaderboards/fixture.md for how the tolerance was chosen")
+
+
+def test_the_same_data_at_another_path_shares_a_table_and_other_data_never_does(tmp_path):
+    source = BOARDS / "isic2017-quick" / "records" / "isic2017-ebc4804e" / "quick" / "none__unet__real-only__bce"
+    for seed in (0, 1):
+        record = json.loads((source / f"seed_{seed}" / "results.json").read_text())
+        if seed == 1:
+            record["run"]["data"] = record["run"]["test"] = "isic2017:/elsewhere/isic2017"
+        folder = tmp_path / "runs" / f"seed_{seed}"
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps(record))
+    board = bench_cli("leaderboard", "--runs", str(tmp_path / "runs")).stdout
+    assert board.count("\n## isic2017:") == 1 and "The same data (equal fingerprints) also at: `isic2017:" in board
+    assert "(n=2)" in board
+    moved = tmp_path / "runs" / "seed_1" / "results.json"
+    record = json.loads(moved.read_text())
+    record["data_fingerprint"]["train"] = "0" * 16  # other training images at that path: another table
+    moved.write_text(json.dumps(record))
+    board = bench_cli("leaderboard", "--runs", str(tmp_path / "runs")).stdout
+    assert board.count("\n## isic2017:") == 2 and "also at" not in board and "(n=2)" not in board

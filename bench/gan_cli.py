@@ -141,7 +141,8 @@ def register(cli: click.Group, host_of) -> None:
             click.echo("no FID/KID/precision/recall: pass --reference RUN_DIR or --features timm:NAME --weights PATH")
         record = {
             "schema": SCHEMA, "kind": "generator-quality", "status": "finished",
-            "generator": {k: info[k] for k in ("name", "plugin", "plugin_version", "key", "checkpoint", "config")},
+            "generator": {k: info[k] for k in ("name", "plugin", "plugin_version", "key", "identity", "checkpoint",
+                                                 "config")},
             "run": {"gen": [gen], "data": values["data"], "data_name": values["data_name"], "profile": profile,
                     "seed": seed, "gan_size": values["gan_size"], "overrides": values["overrides"]},
             "metrics": metrics, "env": environment(dev),

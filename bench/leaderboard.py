@@ -358,7 +358,10 @@ def _quality_setting(record: dict[str, Any]) -> dict[str, str]:
     """What a generator-quality record measured, besides its seed: rows pool seeds of equal settings only."""
     run, metrics = record["run"], record["metrics"]
     config = record["generator"].get("config") or {}
-    setting = {"generator": str(record["generator"]["name"]), "gan size": str(run.get("gan_size"))}
+    # the generator's seedless identity (its code included); older records name the commit they were made at
+    made = record["generator"].get("identity") or f"code at {str((record.get('env') or {}).get('git'))[:7]}"
+    setting = {"generator": str(record["generator"]["name"]), "generator identity": made,
+               "gan size": str(run.get("gan_size"))}
     setting.update({k.replace("_", " "): str(v) for k, v in sorted((run.get("overrides") or {}).items())})
     if config.get("sample_steps") is not None:
         setting["sample steps"] = str(config["sample_steps"])
@@ -372,10 +375,19 @@ def _quality_setting(record: dict[str, Any]) -> dict[str, str]:
     return setting
 
 
-def _label(setting: dict[str, str], varying: set[str]) -> str:
-    extra = [f"{k} {v}" for k, v in setting.items() if k in varying and k not in ("generator", "features",
-                                                                                    "coherence reference")]
-    return md(setting["generator"]) + (f" ({', '.join(md(e) for e in extra)})" if extra else "")
+def _labels(settings: dict[tuple, dict[str, str]]) -> dict[tuple, str]:
+    """Row labels: the generator's name and the settings that vary among its rows (its identity only where
+    nothing else tells two rows apart: code changed between them)."""
+    hidden = ("generator", "generator identity", "features", "coherence reference")
+    labels = {}
+    for key, setting in settings.items():
+        mine = [s for s in settings.values() if s["generator"] == setting["generator"]]
+        extra = [f"{k} {v}" for k, v in setting.items() if k not in hidden and len({s.get(k) for s in mine}) > 1]
+        labels[key] = md(setting["generator"]) + (f" ({', '.join(md(e) for e in extra)})" if extra else "")
+    for key, label in labels.items():
+        if list(labels.values()).count(label) > 1:
+            labels[key] = f"{label} [{md(settings[key]['generator identity'][:12])}]"
+    return labels
 
 
 def render_quality(records: list[dict[str, Any]]) -> str:
@@ -394,8 +406,7 @@ def render_quality(records: list[dict[str, Any]]) -> str:
             key = tuple(sorted(setting.items()))
             rows[key].append(record["metrics"])
             settings[key] = setting
-        keys = set().union(*(s.keys() for s in settings.values()))
-        varying = {k for k in keys if len({s.get(k) for s in settings.values()}) > 1}
+        labels = _labels(settings)
         spaces = sorted({s["features"] for s in settings.values() if "features" in s})
         references = sorted({s["coherence reference"] for s in settings.values() if "coherence reference" in s})
         out += [
@@ -414,13 +425,13 @@ def render_quality(records: list[dict[str, Any]]) -> str:
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         real: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
-        for key in sorted(rows, key=lambda k: _label(settings[k], varying)):
+        for key in sorted(rows, key=lambda k: labels[k]):
             ms, setting = rows[key], settings[key]
             feats = [m["features"] for m in ms if "features" in m]
             space = f"F{spaces.index(setting['features']) + 1}" if "features" in setting else "–"
             coherence = [m["mask_coherence"]["value"] for m in ms if "mask_coherence" in m]
             out.append(
-                f"| {_label(setting, varying)} | {_mean_sd([f['fid'] for f in feats])} | "
+                f"| {labels[key]} | {_mean_sd([f['fid'] for f in feats])} | "
                 f"{_mean_sd([1000 * f['kid']['value'] for f in feats])} | "
                 f"{_mean_only([1000 * f['kid']['std'] for f in feats])} | "
                 + " | ".join(_mean_sd([f[k] for f in feats]) for k in ("precision", "recall", "density", "coverage"))
@@ -434,9 +445,9 @@ def render_quality(records: list[dict[str, Any]]) -> str:
                        f"{np.mean(cb):.4f} | {n} | – |")
         out.append("")
         for i, space in enumerate(spaces):
-            names = sorted({m["features"]["extractor"] for k, st in settings.items() if st.get("features") == space
-                            for m in rows[k]})
-            out.append(f"- [F{i + 1}] {md(space)}: " + "; ".join(md(n) for n in names))
+            described = sorted({m["features"]["extractor"] for k, st in settings.items()
+                                if st.get("features") == space for m in rows[k]})
+            out.append(f"- [F{i + 1}] {md(space)}: " + "; ".join(md(n) for n in described))
         out += [f"- mask coherence judged by the segmenter of reference {md(ref)}" for ref in references]
         out.append("")
     return "\n".join(out)

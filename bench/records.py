@@ -141,10 +141,21 @@ def quality_path(out: Path, data: str, data_name: str, profile: str, gen: str, o
 
 
 def git_hash() -> str | None:
+    """The commit of the checkout this package runs from, ``+dirty`` when tracked files differ from it; ``None``
+    for an installed copy (a git repository around an installed copy, say a home folder, is not its source)."""
+    package = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=package, check=False)
+        return out.stdout.strip() if out.returncode == 0 else None
+
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent, check=False)
-        return out.stdout.strip() or None if out.returncode == 0 else None
+        top = git("rev-parse", "--show-toplevel")
+        if not top or Path(top).resolve() != package.parent:
+            return None
+        head = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return None if not head else head + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable
@@ -9,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bench import paper, profiles
+from bench.config import digest
 from bench.data.spec import parse_spec
 from bench.records import data_label, gen_label, normalise, safe_name
 from bench.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means
@@ -368,7 +370,9 @@ def _quality_setting(record: dict[str, Any]) -> dict[str, str]:
     setting["N"] = str(metrics["n_samples"])
     if "mask_coherence" in metrics:  # a reference run's seedless identity: each seed may use its own seed's run
         ref = metrics["mask_coherence"]
-        setting["coherence reference"] = str(ref.get("reference_identity") or ref["reference_run"])
+        # older records name only the reference's folder: without its seed_<k> it names the same experiment
+        setting["coherence reference"] = str(ref.get("reference_identity")
+                                             or re.sub(r"[/\\]seed_\d+[/\\]?$", "", str(ref["reference_run"])))
     if "features" in metrics:
         f = metrics["features"]
         setting["features"] = f"{f.get('extractor_key') or f['extractor']}; N {f['n_real']} real, {f['n_fake']} generated"
@@ -376,18 +380,17 @@ def _quality_setting(record: dict[str, Any]) -> dict[str, str]:
 
 
 def _labels(settings: dict[tuple, dict[str, str]]) -> dict[tuple, str]:
-    """Row labels: the generator's name and the settings that vary among its rows (its identity only where
-    nothing else tells two rows apart: code changed between them)."""
+    """Row labels: the generator's name and the settings that vary among its rows; rows that these do not
+    tell apart (another commit's code, another reference) also get a hash of their whole setting."""
     hidden = ("generator", "generator identity", "features", "coherence reference")
     labels = {}
     for key, setting in settings.items():
         mine = [s for s in settings.values() if s["generator"] == setting["generator"]]
         extra = [f"{k} {v}" for k, v in setting.items() if k not in hidden and len({s.get(k) for s in mine}) > 1]
         labels[key] = md(setting["generator"]) + (f" ({', '.join(md(e) for e in extra)})" if extra else "")
-    for key, label in labels.items():
-        if list(labels.values()).count(label) > 1:
-            labels[key] = f"{label} [{md(settings[key]['generator identity'][:12])}]"
-    return labels
+    counts = Counter(labels.values())
+    return {key: f"{label} [{digest(settings[key])[:8]}]" if counts[label] > 1 else label
+            for key, label in labels.items()}
 
 
 def render_quality(records: list[dict[str, Any]]) -> str:

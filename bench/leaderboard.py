@@ -402,13 +402,14 @@ def render_quality(records: list[dict[str, Any]]) -> str:
         tables[(record["run"]["data"], record["run"]["profile"])].append(record)
     out: list[str] = []
     for (data, profile), group in sorted(tables.items(), key=lambda kv: tuple(map(str, kv[0]))):
-        rows: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+        by_seed: dict[tuple, dict[Any, dict[str, Any]]] = defaultdict(dict)
         settings: dict[tuple, dict[str, str]] = {}
         for record in group:
             setting = _quality_setting(record)
             key = tuple(sorted(setting.items()))
-            rows[key].append(record["metrics"])
+            by_seed[key][record["run"].get("seed")] = record["metrics"]  # one measurement per seed counts once
             settings[key] = setting
+        rows = {key: list(seeds.values()) for key, seeds in by_seed.items()}
         labels = _labels(settings)
         spaces = sorted({s["features"] for s in settings.values() if "features" in s})
         references = sorted({s["coherence reference"] for s in settings.values() if "coherence reference" in s})

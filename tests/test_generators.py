@@ -136,7 +136,12 @@ def test_gan_sample_writes_a_grid_and_quality_is_recorded_and_ranked(tmp_path):
     # the two DCGANs differ in their epochs: two rows, never one pooled row
     assert {"| dcgan (gan epochs 1)", "| dcgan (gan epochs 2)", "| lapgan"} <= set(rows)
     assert rows["| dcgan (gan epochs 1)"][1] == f"{features['fid']:.4f} ± 0.0000"
-    assert rows["| dcgan (gan epochs 1)"][8] == "F1"
+    assert rows["| dcgan (gan epochs 1)"][8] == "F1" and rows["| dcgan (gan epochs 1)"][-1] == "1 |"
+    copy = out / "copy" / "quality.json"  # the same seed's record twice (another runs folder) counts once
+    copy.parent.mkdir()
+    copy.write_text(json.dumps(record))
+    again = bench_cli("leaderboard", "--runs", str(out), env=env).stdout
+    assert [l for l in again.splitlines() if l.startswith("| dcgan (gan epochs 1)")][0].endswith("| 1 |")
 
 
 def test_quality_metrics_by_construction():

@@ -83,3 +83,16 @@ def test_a_timm_backbone_needs_its_own_local_weights(tmp_path):
         timm_extractor("test_resnet", other, torch.device("cpu"))
     with pytest.raises(ConfigError, match="file not found"):
         timm_extractor("test_resnet", tmp_path / "missing.pth", torch.device("cpu"))
+
+
+def test_bench_gan_quality_refuses_an_extractor_it_cannot_build_before_any_training(tmp_path):
+    from conftest import bench_main
+
+    cases = [(["--features", "timm:test_resnet"], "--features timm:test_resnet: pass --weights PATH"),
+             (["--features", "reference"], "--features reference: pass --reference RUN_DIR"),
+             (["--weights", str(tmp_path / "w.pth")], "--weights: only used with --features timm:NAME"),
+             (["--features", "inception"], "--features inception: expected reference or timm:NAME"),
+             (["--features", "timm:test_resnet", "--weights", str(tmp_path / "w.pth")], "file not found")]
+    for extra, message in cases:
+        proc = bench_main("gan", "quality", "--gen", "dcgan", "--data", "fixture?n=8", *extra, check=False)
+        assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (extra, proc.stdout, proc.stderr)

@@ -12,7 +12,7 @@ from rich.console import Console
 from bench.errors import BenchError
 from bench.options import COMPILE_REMOVED, field_options
 from bench.plugins import PluginHost, get_host
-from bench.profiles import FIELDS, PROFILE_NAMES
+from bench.profiles import BY_NAME, FIELDS, PROFILE_NAMES
 from bench.registry import KINDS
 
 console = Console(soft_wrap=True)
@@ -395,12 +395,14 @@ def export_(ctx, run_dir, fmt, out) -> None:
 @click.option("--cuda-graph", is_flag=True, help="Capture the harness step as one CUDA graph (as bench run --cuda-graph).")
 @click.option("--compile", "compile_", is_flag=True, hidden=True)
 @click.option("--with-sampling", is_flag=True, help="Also time each segmenter's synthetic step with each --gen.")
+@click.option("--sample-steps", default=BY_NAME["sample_steps"].values["paper"], show_default=True,
+              type=click.IntRange(min=1), help="Sampling steps of iterative generators (ddpm) in the sampling rows.")
 @click.option("--processes", default=1, show_default=True, type=click.IntRange(min=1),
               help="Measure in K processes at once on the same device; rows give their images/s together.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: rows, data, machine.")
 @click.pass_context
-def perf_(ctx, segs, gens, size, batch, device, data, steps, warmup, cuda_graph, compile_, with_sampling, processes,
-          as_json) -> None:
+def perf_(ctx, segs, gens, size, batch, device, data, steps, warmup, cuda_graph, compile_, with_sampling,
+          sample_steps, processes, as_json) -> None:
     """Throughput of the harness step vs the bare model step, and of the data path.
 
     Compile and capture time is never timed: warm-up steps run first (capture_s in --json says how long the
@@ -418,11 +420,11 @@ def perf_(ctx, segs, gens, size, batch, device, data, steps, warmup, cuda_graph,
         args = [*(a for s in segs for a in ("--seg", s)), *(a for g in gens for a in ("--gen", g)),
                 *(["--size", size] if size else []), "--batch", str(batch), "--device", device, "--data", data,
                 "--steps", str(steps), "--warmup", str(warmup), *(["--cuda-graph"] if cuda_graph else []),
-                *(["--with-sampling"] if with_sampling else [])]
+                *(["--with-sampling"] if with_sampling else []), "--sample-steps", str(sample_steps)]
         result = perf_module.concurrent(args, processes)
     else:
         result = perf_module.perf(_host(ctx), list(segs), list(gens), size, batch, device, data, warmup, steps,
-                                  cuda_graph, with_sampling)
+                                  cuda_graph, with_sampling, sample_steps)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

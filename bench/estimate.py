@@ -34,6 +34,8 @@ class Need:
     size: str
     batch: int
     graph: bool
+    sample_steps: int | None = None
+    """For a sampling row of an iterative generator: the steps it sampled in (a row at 50 is not one at 10)."""
 
     def command(self, processes: int) -> str:
         """The ``bench perf`` call that measures it."""
@@ -45,6 +47,7 @@ class Need:
         else:
             what = f"--seg {self.component}"
         return (f"bench perf {what} --size {self.size} --batch {self.batch}"
+                + (f" --sample-steps {self.sample_steps}" if self.sample_steps else "")
                 + (" --cuda-graph" if self.graph else "") + (f" --processes {processes}" if processes > 1 else "")
                 + " --device cuda --data DATA --json")
 
@@ -78,7 +81,8 @@ def load_rows(paths: list[Path], processes: int) -> dict[Need, float]:
             raise ConfigError(f"--perf {path}: measured with {file_processes} process(es) at once, but "
                               f"--runs-per-gpu is {processes}; measure with bench perf ... --processes {processes}")
         for row in file_rows:
-            need = Need(row["component"], row["size"], int(row["batch"]), bool(row.get("cuda_graph", False)))
+            need = Need(row["component"], row["size"], int(row["batch"]), bool(row.get("cuda_graph", False)),
+                        row.get("sample_steps"))
             rows[need] = float(row["train_img_s"])
     return rows
 
@@ -137,7 +141,8 @@ def _train_seconds(config: RunConfig, run: RunEstimate, rows: dict[Need, float],
     seconds = 0.0
     real = _rate(rows, Need(config.seg, size, batch, graph), run, processes)
     if run.images["synthetic"] or run.images["mixed"]:
-        per_image = [_rate(rows, Need(f"{config.seg} + {g} samples", size, batch, graph), run, processes)
+        per_image = [_rate(rows, Need(f"{config.seg} + {g} samples", size, batch, graph,
+                                      config.sample_steps if g in config.iterative else None), run, processes)
                      for g in config.gen]
         if real is None or any(r is None for r in per_image):
             return None

@@ -30,6 +30,7 @@ from bench.data import channels
 from bench.data.prepare import prepare
 from bench.data.source import FileSplit, Split
 from bench.data.spec import format_size, parse_size
+from bench.config import iterative_generators
 from bench.generators import build_generator, to_gan_input
 from bench.plugins import PluginHost
 from bench.build import build_segmenter, load_dataset, resolve_device
@@ -118,7 +119,8 @@ def _rate(step: Callable[[], int], device: torch.device, warmup: int, steps: int
 
 
 def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, int] | None, batch: int,
-                  device: torch.device, data: str, warmup: int, steps: int, cuda_graph: bool) -> dict[str, Any]:
+                  device: torch.device, data: str, warmup: int, steps: int, cuda_graph: bool,
+                  sample_steps: int | None = None) -> dict[str, Any]:
     component = host.registry.get("segmenters", seg.split(":")[0])
     size = size or parse_size(component.meta.size)
     cset = component.meta.channels
@@ -160,9 +162,11 @@ def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, 
 
     # The harness step: the prepared split on the device, augmentation, channels, the synthetic bank.
     generators = []
+    iterative = iterative_generators(host, tuple(gens))
     for name in gens:
+        sampling = {"sample_steps": sample_steps} if name in iterative and sample_steps else {}
         gen = build_generator(host.registry.get("generators", name),
-                              {"size": format_size(size), "width": 1.0, "lr": 2e-4}, 0).to(device)
+                              {"size": format_size(size), "width": 1.0, "lr": 2e-4, **sampling}, 0).to(device)
         gen.fit(to_gan_input(real, device)[: max(batch, 2)], epochs=1, batch_size=max(batch, 2),
                 rng=torch.Generator(device=device).manual_seed(0))
         generators.append(gen)
@@ -194,6 +198,8 @@ def segmenter_row(host: PluginHost, seg: str, gens: list[str], size: tuple[int, 
            "peak_mem_mb": _peak_mb(device), "cuda_graph": bool(step["graphed"]),
            "graph_error": step["graph_error"], "capture_s": step.get("capture_s", 0.0),
            "train_window": train_window, "model_window": model_window}
+    if iterative:
+        row["sample_steps"] = sample_steps
     if trainer.bank is not None:
         row["bank"] = trainer.bank.info()
     return row
@@ -309,7 +315,8 @@ def machine(device: torch.device) -> dict[str, Any]:
 
 
 def perf(host: PluginHost, segs: list[str], gens: list[str], size: str | None, batch: int, device_name: str,
-         data: str, warmup: int, steps: int, cuda_graph: bool, with_gen_sampling: bool) -> dict[str, Any]:
+         data: str, warmup: int, steps: int, cuda_graph: bool, with_gen_sampling: bool,
+         sample_steps: int | None = None) -> dict[str, Any]:
     device = resolve_device(device_name)
     hw = parse_size(size, "--size") if size else None
     rows = []
@@ -317,7 +324,8 @@ def perf(host: PluginHost, segs: list[str], gens: list[str], size: str | None, b
         rows.append(segmenter_row(host, seg, [], hw, batch, device, data, warmup, steps, cuda_graph))
         if with_gen_sampling:
             for gen in gens:
-                rows.append(segmenter_row(host, seg, [gen], hw, batch, device, data, warmup, steps, cuda_graph))
+                rows.append(segmenter_row(host, seg, [gen], hw, batch, device, data, warmup, steps, cuda_graph,
+                                          sample_steps))
     for gen in gens:
         rows.append(generator_row(host, gen, hw or (192, 256), batch, device, data, steps))
     first = hw or parse_size(host.registry.get("segmenters", segs[0].split(":")[0]).meta.size) \

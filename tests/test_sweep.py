@@ -210,6 +210,21 @@ def test_estimate_projects_each_run_from_perf_rows(tmp_path):
                          "--set", "cuda_graph=true", check=False)
     assert missing.returncode == 1 and "no total" in missing.stdout and "of GPU time" not in missing.stdout
     assert "bench perf --seg cdnn0 --size 32x48 --batch 16 --cuda-graph" in missing.stdout
+    # a DDPM sampling row measured at 50 steps does not serve runs that sample in 10 (the quick value)
+    ddpm = tmp_path / "ddpm.toml"
+    ddpm.write_text(grid.read_text().replace('gen = ["none", "dcgan"]', 'gen = ["ddpm"]'))
+    perf.write_text(json.dumps({"rows": [{"component": c, "size": "32x48", "batch": 16, "train_img_s": r,
+                                          "cuda_graph": False, **({"sample_steps": 50} if "+" in c else {})}
+                                         for c, r in (("cdnn0", 100.0), ("cdnn0 + ddpm samples", 5.0),
+                                                      ("ddpm (GAN training)", 20.0))]}))
+    unmatched = bench_main("sweep", str(ddpm), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
+                           check=False)
+    assert unmatched.returncode == 1 and "of GPU time" not in unmatched.stdout
+    assert "bench perf --seg cdnn0 --gen ddpm --with-sampling --size 32x48 --batch 16 --sample-steps 10" in unmatched.stdout
+    matched = bench_main("sweep", str(ddpm), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
+                         "--set", "sample_steps=50").stdout
+    # 16 pairs: DDPM training once 16/20 = 0.8 s; each of the two runs 16/5 synthetic + 16/100 real = 3.36 s
+    assert "total: 7.5 s of GPU time for 2 runs" in matched
     packed = bench_main("sweep", str(grid), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
                         "--runs-per-gpu", "2", check=False)
     assert packed.returncode == 2 and "bench perf ... --processes 2" in packed.stderr

@@ -2,6 +2,7 @@
 group runs by experiment; older records still render; records validate against the packaged schema."""
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -145,3 +146,24 @@ def test_records_written_before_identities_still_render():
     # a quality record from before the feature-space metrics: those columns are empty, never invented
     assert ("| dcgan | – | – | – | – | – | – | – | – | 0.7254 ± 0.0000 | 0.4457 ± 0.0000 | 0.0448 ± 0.0000 | 64 | 1 |"
             in proc.stdout)
+
+
+def test_the_recorded_commit_is_the_source_checkouts_or_none(tmp_path):
+    """An installed copy inside some other git repository must not record that repository's commit."""
+    import shutil
+    import subprocess
+    import sys
+
+    from bench.records import git_hash
+
+    mine = git_hash()
+    assert mine is None or len(mine.removesuffix("+dirty")) == 40
+    other = tmp_path / "other"
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    subprocess.run(["git", "-C", str(other), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q",
+                    "--allow-empty", "-m", "x"], check=True)
+    shutil.copytree(Path(__file__).resolve().parent.parent / "bench", other / "site" / "bench")
+    code = "from bench.records import git_hash; print(git_hash())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(other / "site")}, cwd=tmp_path).stdout.strip()
+    assert out == "None"

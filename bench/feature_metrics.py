@@ -68,12 +68,15 @@ def segmenter_extractor(model: nn.Module, size: tuple[int, int], expand: Callabl
     model = model.to(device).eval()
     layer_name, layer = deepest_activation(model, expand(torch.zeros(1, 3, *size, device=device)))
     captured: dict[str, torch.Tensor] = {}
-    layer.register_forward_hook(lambda mod, inputs, output: captured.__setitem__("x", output))
 
     def fn(images: torch.Tensor) -> torch.Tensor:
-        x = _resize(images, size)
-        with torch.no_grad():
-            model(expand(x))
+        # hooked only while extracting: the same model also segments (mask coherence) without keeping activations
+        handle = layer.register_forward_hook(lambda mod, inputs, output: captured.__setitem__("x", output))
+        try:
+            with torch.no_grad():
+                model(expand(_resize(images, size)))
+        finally:
+            handle.remove()
         return captured.pop("x").float().mean(dim=(2, 3))
 
     return Extractor(f"{label}: activation of '{layer_name}', averaged over positions", fn, device,

@@ -126,7 +126,7 @@ def register(cli: click.Group, host_of) -> None:
         rng = torch.Generator(device=dev).manual_seed(12345)
         samples = g.sample(n, rng=rng)
         idx = torch.randperm(len(values["real"]), generator=torch.Generator().manual_seed(0))[:n]
-        real = to_gan_input(values["real"], torch.device("cpu"))[idx]
+        real = to_gan_input(values["real"], torch.device("cpu"), idx)
         metrics = measure(samples, real, ref)
         if extractor is not None:
             count = min(n_features, len(values["real"]))
@@ -134,7 +134,7 @@ def register(cli: click.Group, host_of) -> None:
                 raise ConfigError(f"--n-features {n_features}: the feature-space metrics need more than "
                                   f"{feature_metrics.PRDC_K} samples (the training split has {len(values['real'])})")
             idx = torch.randperm(len(values["real"]), generator=torch.Generator().manual_seed(1))[:count]
-            real_rgb = (to_gan_input(values["real"], torch.device("cpu"))[idx, :3] + 1) / 2
+            real_rgb = (to_gan_input(values["real"], torch.device("cpu"), idx)[:, :3] + 1) / 2
             fake = g.sample(count, rng=torch.Generator(device=dev).manual_seed(54321))
             metrics["features"] = feature_metrics.measure(extractor, real_rgb, ((fake[:, :3] + 1) / 2).clamp(0, 1))
         else:

@@ -84,10 +84,13 @@ def training_seed(name: str, seed: int) -> int:
     return zlib.crc32(f"{name}:{seed}".encode())
 
 
-def to_gan_input(prepared: Prepared, device: torch.device) -> torch.Tensor:
-    """Real pairs as the GANs see them: 4 channels in [-1, 1] (RGB, and the mask as -1/1)."""
-    rgb = prepared.images.to(device).float() / 127.5 - 1.0
-    mask = prepared.masks.to(device).float() * 2.0 - 1.0
+def to_gan_input(prepared: Prepared, device: torch.device, index: torch.Tensor | None = None) -> torch.Tensor:
+    """Real pairs as the GANs see them: 4 channels in [-1, 1] (RGB, and the mask as -1/1); with ``index``,
+    only those pairs (picked while still uint8)."""
+    images, masks = (prepared.images, prepared.masks) if index is None else (prepared.images[index],
+                                                                            prepared.masks[index])
+    rgb = images.to(device).float() / 127.5 - 1.0
+    mask = masks.to(device).float() * 2.0 - 1.0
     return torch.cat((rgb, mask), 1)
 
 

@@ -83,8 +83,9 @@ class CudaCapture:
         torch.cuda.synchronize()
         torch.cuda.set_rng_state(rng)
 
-    def capture(self, fn: Callable[[], tuple[torch.Tensor, torch.Tensor]]
+    def capture(self, fn: Callable[[], tuple[torch.Tensor, torch.Tensor]], inputs: list[torch.Tensor]
                 ) -> tuple[Callable[[], None], tuple[torch.Tensor, torch.Tensor]]:
+        """Record ``fn`` (which reads ``inputs``: static inputs, parameters, buffers) as one graph."""
         graph = torch.cuda.CUDAGraph()
         self.pool = self.pool or torch.cuda.graph_pool_handle()
         with torch.cuda.graph(graph, pool=self.pool):
@@ -160,7 +161,9 @@ class StepGraphs:
             self.backend.warmup(warm)
             self._restore(saved)
             self.optimizer.zero_grad(set_to_none=True)  # the captured backward writes the gradients afresh
-            replay, outputs = self.backend.capture(step)
+            inputs = [t for segment in static for t in segment] + [static_noise] + \
+                list(self.model.parameters()) + list(self.model.buffers())
+            replay, outputs = self.backend.capture(step, inputs)
         except Exception as exc:  # an operation that cannot be captured: train eagerly, and say why
             self.backend.synchronize()
             self._restore(saved)

@@ -8,6 +8,9 @@ Fixtures:
 - ``bench_dataset``: a small synthetic fixture dataset (16 training pairs at 48x64, 6 test pairs).
 - ``bench_run``: ``bench_run(gen=..., seg=..., **options)`` runs a tiny real protocol in-process (48x64,
   quarter-width networks, one or two epochs) under ``tmp_path`` and returns its record.
+- ``bench_capture_check``: ``bench_capture_check(seg, loss=..., channels=..., gens=(...), source=...)`` trains
+  one tiny epoch through the captured-step path on the CPU with every operation watched, and fails naming
+  the operation and line that a CUDA graph could not capture (:mod:`bench.capture_check`).
 
 Each test gets its own prepared-data and generator cache (``BENCH_CACHE_DIR`` under ``tmp_path``).
 """
@@ -80,3 +83,16 @@ def bench_run(bench_host: PluginHost, bench_cache: Path, tmp_path: Path) -> Call
         return execute(bench_host, opts, log=lambda message: None)
 
     return run
+
+
+@pytest.fixture
+def bench_capture_check(bench_host: PluginHost, bench_cache: Path) -> Callable[..., dict[str, Any]]:
+    """``bench_capture_check(seg, **options)``: would ``bench run --cuda-graph`` capture this segmenter, loss,
+    channel set and source on a GPU? Raises ``bench.capture_check.CaptureViolation`` naming the operation
+    and the line that could not be captured; returns what was checked."""
+    from bench.capture_check import check_step
+
+    def check(seg: str, **options: Any) -> dict[str, Any]:
+        return check_step(bench_host, seg, **options)
+
+    return check

@@ -17,11 +17,10 @@ CHANNEL_SETS: dict[str, tuple[str, ...]] = {
     "rgb-hsv-lab": ("R", "G", "B", "H", "S", "V", "L*", "a*", "b*"),
 }
 
-_XYZ_FROM_RGB = torch.tensor(
-    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
-    dtype=torch.float64,
-)
+_XYZ_FROM_RGB = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227))
 _D65 = (0.95047, 1.0, 1.08883)
+"""Python numbers, never tensors: the conversion runs inside a captured training step, where a constant tensor
+would be a host-to-device copy (CUDA graph capture refuses it; an eager step waits on it)."""
 
 
 def channel_count(channel_set: str) -> int:
@@ -54,10 +53,9 @@ def rgb_to_hsv(rgb: torch.Tensor) -> torch.Tensor:
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """``(B, 3, H, W)`` RGB in [0, 1] -> CIELAB (L in [0, 100]), as ``skimage.color.rgb2lab``."""
     lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055).clamp(min=0) ** 2.4, rgb / 12.92)
-    m = _XYZ_FROM_RGB.to(device=rgb.device, dtype=rgb.dtype)
-    xyz = torch.einsum("ij,bjhw->bihw", m, lin)
-    ref = torch.tensor(_D65, device=rgb.device, dtype=rgb.dtype).view(1, 3, 1, 1)
-    t = xyz / ref
+    r, g, b = lin.unbind(1)
+    t = torch.stack([r * (m[0] / white) + g * (m[1] / white) + b * (m[2] / white)
+                     for m, white in zip(_XYZ_FROM_RGB, _D65)], 1)  # XYZ over the white point
     f = torch.where(t > 0.008856, t.clamp(min=1e-12) ** (1.0 / 3.0), 7.787 * t + 16.0 / 116.0)
     fx, fy, fz = f.unbind(1)
     lum = 116.0 * fy - 16.0

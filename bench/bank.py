@@ -20,7 +20,11 @@ import torch.nn.functional as F
 from bench.components import Generator
 
 CHUNK = 256
-"""Pairs asked of a generator at once when the bank is refilled."""
+"""Pairs asked of a generator at once when the bank is refilled, at most."""
+CHUNK_PIXELS = 2**22
+"""And at most this many output pixels per call (85 pairs at 192x256): every call has one shape for the whole run
+(the last call of a refill is not smaller: its surplus is discarded), so cuDNN tunes its kernels once, on a
+problem small enough to tune quickly, instead of once more for each new remainder."""
 
 CPU_BUDGET_MB = 1024
 CUDA_BUDGET_MB = 4096
@@ -59,6 +63,8 @@ class _Ring:
     head: int = 0
     fresh: int = 0
     remaining: int = 0
+    draw: int = 1
+    """Pairs per call of the generator: one shape for the ring's life."""
 
     @property
     def capacity(self) -> int:
@@ -74,6 +80,7 @@ class SyntheticBank:
         self.budget_mb, self.chunk = budget_mb, chunk
         self.rings: list[_Ring | None] = [None] * len(generators)
         self.generated = 0
+        self.discarded = 0
         self.refills = 0
 
     def capacity_for(self, need: int, largest_take: int) -> int:
@@ -85,6 +92,12 @@ class SyntheticBank:
                              f"({largest_take}); give at least "
                              f"{-(-largest_take * len(self.generators) * bytes_per_pair(self.size) // 2**20)}")
         return min(need, share)
+
+    def draw_size(self, g: int, capacity: int) -> int:
+        """Pairs per call of generator ``g``: at most :data:`CHUNK`, :data:`CHUNK_PIXELS` of its output and the
+        ring's capacity."""
+        h, w = getattr(self.generators[g], "size", self.size)
+        return max(1, min(self.chunk, CHUNK_PIXELS // (h * w), capacity))
 
     def start_epoch(self, needs: list[int], largest_take: int) -> None:
         """The next epoch takes ``needs[g]`` pairs from generator ``g``, at most ``largest_take`` per step.
@@ -102,6 +115,7 @@ class SyntheticBank:
                 ring = _Ring(torch.empty(capacity, 3, h, w, dtype=torch.uint8, device=self.device),
                              torch.empty(capacity, 1, h, w, dtype=torch.uint8, device=self.device))
                 self.rings[g] = ring
+                ring.draw = self.draw_size(g, capacity)
             ring.head, ring.fresh, ring.remaining = 0, 0, need
 
     def take(self, g: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -117,13 +131,15 @@ class SyntheticBank:
         return ring.images, ring.masks, index
 
     def _refill(self, g: int, ring: _Ring, k: int) -> None:
-        """Write ``k`` new pairs into the ring's consumed positions, in chunks of :attr:`chunk`."""
+        """Write ``k`` new pairs into the ring's consumed positions, in calls of ``ring.draw`` pairs (the last
+        call's surplus is discarded, so that every call has the same shape)."""
         start = (ring.head + ring.fresh) % ring.capacity
         done = 0
         with torch.no_grad():
             while done < k:
-                n = min(self.chunk, k - done)
-                rgb, mask = to_pairs(self.generators[g].sample(n, rng=self.rng), self.size)
+                n = min(ring.draw, k - done)
+                rgb, mask = to_pairs(self.generators[g].sample(ring.draw, rng=self.rng)[:n], self.size)
+                self.discarded += ring.draw - n
                 pos = (torch.arange(n, device=self.device) + start + done) % ring.capacity
                 ring.images.index_copy_(0, pos, (rgb * 255.0).round_().to(torch.uint8))
                 ring.masks.index_copy_(0, pos, mask.to(torch.uint8))
@@ -137,8 +153,9 @@ class SyntheticBank:
         """What the record keeps: the ring sizes, their memory, the budget, and how much was generated."""
         capacities = [r.capacity if r is not None else 0 for r in self.rings]
         return {"capacity": capacities, "mb": round(sum(capacities) * bytes_per_pair(self.size) / 2**20, 1),
-                "budget_mb": self.budget_mb, "chunk": self.chunk, "refills": self.refills,
-                "generated": self.generated}
+                "budget_mb": self.budget_mb, "chunk": self.chunk,
+                "draw": [r.draw if r is not None else 0 for r in self.rings], "refills": self.refills,
+                "generated": self.generated, "discarded": self.discarded}
 
 
 def epoch_needs(source: str, batch_sizes: list[int], n_generators: int) -> list[int]:

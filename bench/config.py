@@ -113,6 +113,8 @@ class RunConfig:
     width: float
     threshold: float
     eval_batch_size: int
+    curve_every: int = 1
+    """Epochs between two points of the training curve (and the last of each phase); not part of identity."""
     augment: AugmentConfig = AugmentConfig()
     optimizer: str = "adam"
     protocol_version: int = bench.PROTOCOL_VERSION
@@ -144,7 +146,7 @@ class RunConfig:
             "gan_epochs": self.gan_epochs, "gan_batch_size": self.gan_batch_size, "gan_lr": self.gan_lr,
             **({"sample_steps": self.sample_steps} if self.sample_steps is not None else {}),
             "width": self.width, "threshold": self.threshold, "eval_batch_size": self.eval_batch_size,
-            "augment": self.augment.as_dict(), "protocol_version": self.protocol_version,
+            "curve_every": self.curve_every, "augment": self.augment.as_dict(), "protocol_version": self.protocol_version,
             "weights": self.weights, "weights_sha256": self.weights_sha256,
             "subset": self.subset, "subset_seed": self.subset_seed,
             "exclude": self.exclude.as_record() if self.exclude else None,
@@ -258,7 +260,7 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         gan_epochs=prof["gan_epochs"] if gens else None, gan_batch_size=prof["gan_batch_size"] if gens else None,
         gan_lr=prof["gan_lr"] if gens else None, sample_steps=prof["sample_steps"] if iterative else None,
         iterative=iterative, width=prof["width"], threshold=prof["threshold"],
-        eval_batch_size=prof["eval_batch_size"], weights=weights, weights_sha256=weights_sha,
+        eval_batch_size=prof["eval_batch_size"], curve_every=prof["curve_every"], weights=weights, weights_sha256=weights_sha,
         subset=opts.subset, subset_seed=opts.subset_seed if opts.subset is not None else None,
         exclude=exclude, fold=fold, fold_seed=opts.fold_seed if fold else None, nproc=nproc,
         overrides=named,

@@ -42,7 +42,7 @@ def jaccard_histogram(jaccards: Sequence[float], title: str, path: Path) -> Path
 
 
 def has_curves(history: list[dict[str, Any]]) -> bool:
-    return bool(history) and all("train_accuracy" in h and "val_accuracy" in h for h in history)
+    return bool(history) and all("train_accuracy" in h for h in history) and any("val_accuracy" in h for h in history)
 
 
 def training_curves(histories: list[list[dict[str, Any]]], title: str, path: Path) -> Path | None:
@@ -62,10 +62,13 @@ def training_curves(histories: list[list[dict[str, Any]]], title: str, path: Pat
               ("val_accuracy", "held-out real accuracy", "#dd8452", "-"),
               ("val_jaccard", "held-out real Jaccard", "#55a868", "--")]
     for key, label, colour, style in series:
-        values = np.array([[e[key] for e in h] for h in histories], dtype=float)
-        ax.plot(x, values.mean(0), color=colour, linestyle=style, label=label, linewidth=1.4)
+        values = np.array([[e.get(key, np.nan) for e in h] for h in histories], dtype=float)
+        scored = ~np.isnan(values).any(0)  # the curve is scored every --curve-every epochs (and at phase ends)
+        xs, values = x[scored], values[:, scored]
+        ax.plot(xs, values.mean(0), color=colour, linestyle=style, label=label, linewidth=1.4,
+                marker="." if len(xs) < len(x) else None, markersize=3)
         if len(histories) > 1:
-            ax.fill_between(x, values.min(0), values.max(0), color=colour, alpha=0.2, linewidth=0)
+            ax.fill_between(xs, values.min(0), values.max(0), color=colour, alpha=0.2, linewidth=0)
     phases = [e["phase"] for e in first]
     for i in range(1, len(phases)):
         if phases[i] != phases[i - 1]:

@@ -118,6 +118,8 @@ FIELDS: tuple[Field, ...] = (
     _f("threshold", float, 0.5, 0.5, "Probability threshold of the prediction.", check=_open_unit),
     _f("eval_batch_size", int, 16, 32, "Batch size of prediction (does not change scores).", check=_at_least(1),
        identity=False),
+    _f("curve_every", int, 5, 1, "Score the training curve (val_jaccard, Fig. 5) every N epochs of a phase and at "
+       "its last epoch (does not change scores).", check=_at_least(1), identity=False, metavar="N"),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -273,7 +273,8 @@ def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase
 
     trainer = Trainer(state, loss_fn, config.channels, config.size, config.batch_size, device, config.seed,
                       reporter=ctx.reporter, on_epoch_end=checkpoint, validate=validate if world.main else None,
-                      network=network, world=world, cuda_graph=ctx.opts.cuda_graph, bank_mb=ctx.opts.bank_mb)
+                      network=network, world=world, cuda_graph=ctx.opts.cuda_graph, bank_mb=ctx.opts.bank_mb,
+                      curve_every=config.curve_every)
     if latest.exists():
         saved = checkpoints.load(latest)
         checkpoints.check_resumable(saved, mark, latest)

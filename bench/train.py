@@ -127,12 +127,14 @@ class Trainer:
         cuda_graph: bool = False,
         bank_mb: float | None = None,
         capture: Any = None,
+        curve_every: int = 1,
     ) -> None:
         """``network`` is what the forward pass calls (a DistributedDataParallel wrapper of ``state.model``
         under ``world``); batches are this rank's share, and the device RNG is seeded per rank.
         ``cuda_graph`` captures the step (falling back to eager, with :attr:`graph_error` saying why);
         ``bank_mb`` bounds the synthetic bank (default: :func:`bench.bank.default_budget_mb`); ``capture``
-        replaces CUDA graph capture (:class:`bench.graph_step.CudaCapture`), for tests off a GPU."""
+        replaces CUDA graph capture (:class:`bench.graph_step.CudaCapture`), for tests off a GPU.
+        ``validate`` runs after every ``curve_every``-th epoch of a phase and after its last."""
         self.state = state
         self.loss_fn = loss_fn
         self.channel_set = channel_set
@@ -143,6 +145,7 @@ class Trainer:
         self.reporter = reporter or SilentReporter()
         self.on_epoch_end = on_epoch_end
         self.validate = validate
+        self.curve_every = curve_every
         self.network = network if network is not None else state.model
         self.world = world
         self._correct: torch.Tensor | None = None
@@ -288,8 +291,10 @@ class Trainer:
         loss = float(totals[0]) / max(images, 1)
         entry: dict[str, Any] = {"phase": phase.name, "source": phase.source, "epoch": epoch + 1, "loss": loss, "train_accuracy": float(totals[1]) / max(images, 1),
                  "images": images, "images_per_s": rate}
-        if self.validate is not None:
+        if self.validate is not None and ((epoch + 1) % self.curve_every == 0 or epoch + 1 == phase.epochs):
+            t1 = time.perf_counter()
             entry.update(self.validate(self.state.model))
+            entry["curve_s"] = time.perf_counter() - t1
             self.state.model.train()
         self.state.history.append(entry)
         self.reporter.end_epoch(phase.name, epoch + 1, loss, rate)

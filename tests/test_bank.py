@@ -77,12 +77,17 @@ def test_every_synthetic_pair_is_used_once_and_every_epoch_is_fresh(bank_mb):
         number = {int(v) for v in batch[:, 2]}
         assert number == {1 + step % 3 % 2}  # steps alternate generators within each epoch
         seen[1 + step % 3 % 2] += [int(r) + 256 * int(g) for r, g in batch[:, :2]]
-    assert sorted(seen[1]) == list(range(48)) and sorted(seen[2]) == list(range(32))  # once each, all fresh
-    assert sum(gens[0].calls) == 48 and sum(gens[1].calls) == 32  # nothing generated and left unused
+    for g, need in ((1, 48), (2, 32)):  # each pair used once, all fresh
+        assert len(seen[g]) == len(set(seen[g])) == need
     info = trainer.bank.info()
+    for g, gen in enumerate(gens):  # every call of a generator has one shape; its surplus is discarded, not used
+        assert set(gen.calls) == {info["draw"][g]}
+    assert sum(gens[0].calls) + sum(gens[1].calls) == 80 + info["discarded"]
     assert info["generated"] == 80 and info["budget_mb"] == (bank_mb or 1024)
     if bank_mb:
         assert info["capacity"] == [20, 16] and info["refills"] > 4 and info["mb"] <= bank_mb
+    else:
+        assert info["discarded"] == 0  # one refill per epoch of exactly the epoch's need
 
 
 def test_mixed_batches_take_their_second_half_from_the_bank():
@@ -90,7 +95,7 @@ def test_mixed_batches_take_their_second_half_from_the_bank():
     for step, batch in enumerate(batches):
         half = len(batch) // 2
         assert {int(v) for v in batch[len(batch) - half:, 2]} == {1 + step % 2}
-    assert sum(gens[0].calls) == 8 + 4 and sum(gens[1].calls) == 8
+    assert sum(gens[0].calls) == 8 + 4 and sum(gens[1].calls) == 8  # nothing discarded: one call per epoch
 
 
 def test_banked_pairs_are_the_generators_pairs_in_eight_bits():

@@ -98,6 +98,10 @@ def data_folder(data: str, data_name: str, test: str, test_name: str) -> str:
     return safe_name(label)
 
 
+MAX_LEAF = 200
+"""Longest run folder name; longer ones (many overrides) end in a hash of the whole name."""
+
+
 def run_dir(out: Path, config: RunConfig) -> Path:
     """``OUT/<data>[-on-<test>]/<profile>/<gen>__<seg>__<schedule>__<loss>[__<overrides>...]/seed_<k>``.
 
@@ -117,6 +121,8 @@ def run_dir(out: Path, config: RunConfig) -> Path:
     if config.nproc > 1:
         parts.append(f"nproc-{config.nproc}")
     leaf = "__".join(safe_name(x) for x in parts)
+    if len(leaf) > MAX_LEAF:  # file systems refuse names over 255 bytes: keep the start readable, hash the rest
+        leaf = f"{leaf[:MAX_LEAF - 17]}-{hashlib.sha256(leaf.encode()).hexdigest()[:16]}"
     top = data_folder(config.data, config.data_spec.name, config.test, config.test_spec.name)
     return out / top / safe_name(config.profile) / leaf / f"seed_{config.seed}"
 

@@ -36,6 +36,7 @@ EVERY_FIELD = {
     "width": ("0.125", 0.125),
     "threshold": ("0.4", 0.4),
     "eval_batch_size": ("4", 4),
+    "curve_every": ("2", 2),
 }
 
 

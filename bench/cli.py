@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -384,68 +385,81 @@ def export_(ctx, run_dir, fmt, out) -> None:
 
 
 @cli.command(name="perf")
+@click.option("--grid", default=None, metavar="GRID",
+              help="Measure exactly the rows bench sweep GRID --estimate needs (table2, table3, scalability, a .toml).")
+@click.option("--profile", default=None, type=click.Choice(PROFILE_NAMES), help="--grid: the runs' profile.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="--grid: any run option of every run.")
 @click.option("--seg", "segs", multiple=True, help="Segmenter(s) to measure (repeatable).")
 @click.option("--gen", "gens", multiple=True, help="Generator(s) to measure (repeatable).")
-@click.option("--size", default=None, help="HxW for every component (default: each one's own).")
-@click.option("--batch", default=16, show_default=True, type=int)
+@click.option("--size", default=None, help="HxW for every segmenter (default: each one's own).")
+@click.option("--batch", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--width", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Channel-width multiplier of the networks.")
+@click.option("--channels", "channel_set", default=None, help="Channel set of every segmenter (default: its own).")
+@click.option("--loss", default=None, help="Loss of every segmenter (default: its own).")
+@click.option("--gan-size", default=None, help="Generator size HxW (default: --size, else 192x256).")
+@click.option("--gan-batch", default=None, type=click.IntRange(min=1), help="GAN training batch (default: --batch).")
+@click.option("--eval-batch", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Batch size of the evaluation rate (the run's --eval-batch-size).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--data", default="fixture?n=64", show_default=True, help="Dataset whose training split is used.")
-@click.option("--steps", default=10, show_default=True, type=int, help="Timed steps per measurement.")
-@click.option("--warmup", default=3, show_default=True, type=int)
+@click.option("--data", default=None, help="Dataset whose training split is used [default: fixture?n=64, or the "
+              "grid's].")
+@click.option("--steps", default=10, show_default=True, type=click.IntRange(min=1), help="Timed steps per measurement.")
+@click.option("--warmup", default=3, show_default=True, type=click.IntRange(min=0))
 @click.option("--cuda-graph", is_flag=True, help="Capture the harness step as one CUDA graph (as bench run --cuda-graph).")
 @click.option("--compile", "compile_", is_flag=True, hidden=True)
-@click.option("--with-sampling", is_flag=True, help="Also time each segmenter's synthetic step with each --gen.")
+@click.option("--with-sampling", is_flag=True, help="Also measure each --gen filling the bank at each segmenter's size.")
 @click.option("--sample-steps", default=BY_NAME["sample_steps"].values["paper"], show_default=True,
               type=click.IntRange(min=1), help="Sampling steps of iterative generators (ddpm) in the sampling rows.")
-@click.option("--processes", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Measure in K processes at once on the same device; rows give their images/s together.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: rows, data, machine.")
+@click.option("--processes", "--runs-per-gpu", "processes", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Measure in K processes at once on the same device; rows give their rates together.")
+@click.option("--needs", "needs_file", default=None, hidden=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: rows, data, machine (bench sweep --estimate "
+              "--perf reads it).")
 @click.pass_context
-def perf_(ctx, segs, gens, size, batch, device, data, steps, warmup, cuda_graph, compile_, with_sampling,
-          sample_steps, processes, as_json) -> None:
-    """Throughput of the harness step vs the bare model step, and of the data path.
+def perf_(ctx, grid, profile, settings, segs, gens, size, batch, width, channel_set, loss, gan_size, gan_batch,
+          eval_batch, device, data, steps, warmup, cuda_graph, compile_, with_sampling, sample_steps, processes,
+          needs_file, as_json) -> None:
+    """Rates a run spends its time at: the training step (harness vs bare model), evaluation, generators
+    filling the synthetic bank and generators training; and the data path.
 
-    Compile and capture time is never timed: warm-up steps run first (capture_s in --json says how long the
-    CUDA graph took). bench sweep --estimate --perf FILE reads the --json output.
+    Warm-up steps are never timed (capture_s in --json says how long the CUDA graph took). bench perf --grid
+    GRID measures exactly what bench sweep GRID --estimate needs, each row once.
     """
     from bench import perf as perf_module
+    from bench.estimate import Need
 
     if compile_:
         raise click.UsageError(COMPILE_REMOVED)
-    if not segs and not gens:
-        raise BenchError("bench perf: name at least one --seg or --gen")
     if cuda_graph and warmup < 1:
         raise click.UsageError("--cuda-graph needs --warmup 1 or more: the capture happens in the warm-up")
-    if processes > 1:
-        args = [*(a for s in segs for a in ("--seg", s)), *(a for g in gens for a in ("--gen", g)),
-                *(["--size", size] if size else []), "--batch", str(batch), "--device", device, "--data", data,
-                "--steps", str(steps), "--warmup", str(warmup), *(["--cuda-graph"] if cuda_graph else []),
-                *(["--with-sampling"] if with_sampling else []), "--sample-steps", str(sample_steps)]
-        result = perf_module.concurrent(args, processes)
+    host = _host(ctx)
+    if needs_file is not None:
+        needs = [Need.from_row(row) for row in json.loads(needs_file.read_text())]
+    elif grid is not None:
+        if segs or gens:
+            raise click.UsageError("--grid measures what the grid's runs need: drop --seg and --gen")
+        needs, grid_data = perf_module.grid_needs(host, grid, profile, data, cuda_graph, list(settings))
+        data = data or grid_data
     else:
-        result = perf_module.perf(_host(ctx), list(segs), list(gens), size, batch, device, data, warmup, steps,
-                                  cuda_graph, with_sampling, sample_steps)
+        if not segs and not gens:
+            raise BenchError("bench perf: name at least one --seg or --gen, or a --grid")
+        needs = perf_module.flag_needs(host, list(segs), list(gens), size, batch, width, channel_set, loss, gan_size,
+                                       gan_batch, eval_batch, cuda_graph, with_sampling, sample_steps)
+    data = data or "fixture?n=64"
+    if processes > 1 and needs_file is None:
+        with tempfile.TemporaryDirectory(prefix="bench-perf-") as folder:
+            file = Path(folder) / "needs.json"
+            file.write_text(json.dumps([n.as_row() for n in needs]))
+            result = perf_module.concurrent(file, ["--data", data, "--device", device, "--steps", str(steps),
+                                                   "--warmup", str(warmup)], processes)
+    else:
+        result = perf_module.perf(host, needs, data, device, warmup, steps,
+                                  with_data_path=grid is None and needs_file is None)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    m = result["machine"]
-    click.echo(f"machine: {m.get('gpu') or m['cpu']} ({m['cores']} cores), torch {m['torch']}")
-    if result.get("processes", 1) > 1:
-        click.echo(f"{result['processes']} processes at once on {result['rows'][0]['device'] if result['rows'] else '-'}: "
-                   "images/s of all of them over the span they shared")
-    click.echo("| component | size | device | step | train img/s | model img/s | ratio | peak MB |")
-    click.echo("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in result["rows"]:
-        step = f"graph ({r['capture_s']:.1f} s capture)" if r.get("cuda_graph") else "eager"
-        click.echo(f"| {r['component']} | {r['size']} | {r['device']} | {step} | {r['train_img_s']:.1f} | "
-                   f"{r['model_img_s']:.1f} | {r['ratio']:.2f} | {r['peak_mem_mb']:.0f} |")
-    for r in result["rows"]:
-        if r.get("graph_error"):
-            click.echo(f"{r['component']}: eager step, {r['graph_error']}")
-    d = result["data"]
-    click.echo(f"data ({d['data']}, {d['n_images']} images at {d['size']}): prepare {d['prepare_img_s']:.0f} img/s, "
-               f"load {d['load_s'] * 1000:.1f} ms, naive DataLoader epoch {d['naive_epoch_s']:.2f} s "
-               f"({d['naive_workers']} workers): load is {d['load_speedup_vs_naive_epoch']:.0f}x faster")
+    perf_module.print_table(result, click.echo)
 
 
 def _register_builtin_groups() -> None:

@@ -83,7 +83,9 @@ def register(cli: click.Group, host_of) -> None:
         done = sum(sw.done(e) for e in entries)
         click.echo(f"sweep {name or spec.name}: {len(entries)} runs, {done} already done; state in {folder}")
         if estimate:
-            _estimate(host_of(ctx), entries, list(perf_files), runs_per_gpu)
+            again = " ".join([f"--grid {grid}", *(f"--{k} {v}" for k, v in (("data", data), ("profile", profile))
+                                                  if v is not None), *(f"--set {x}" for x in settings)])
+            _estimate(host_of(ctx), entries, list(perf_files), runs_per_gpu, again)
             return
         if dry_run:
             for e in entries:
@@ -116,31 +118,36 @@ def register(cli: click.Group, host_of) -> None:
             click.echo(f"{key:<12} {len(g.cells):>3} runs per seed  {g.description}")
 
 
-def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int) -> None:
+def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int, again: str) -> None:
     from bench import estimate as est
     from bench import sweep as sw
 
     runs = est.estimate(host, entries, perf_files, runs_per_gpu)
     keys = sorted({k for e in entries for k in e["cell"] if len({str(x["cell"].get(k)) for x in entries}) > 1})
-    click.echo("| run | real img | synthetic img | mixed img | GAN training | segmenter | total |")
-    click.echo("| --- | --- | --- | --- | --- | --- | --- |")
+    click.echo("| run | real img | synthetic img | mixed img | curve points | GAN training | segmenter | "
+               "evaluation | total |")
+    click.echo("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in runs:
         label = " ".join([f"{k}={r.entry['cell'].get(k)}" for k in keys] + [f"seed={r.entry['seed']}"])
         cells = [("-" if x == 0 else est.hours(x)) if x is not None else "not measured"
-                 for x in (r.gan_s, r.train_s, r.total_s)]
+                 for x in (r.gan_s, r.train_s, r.eval_s, r.total_s)]
         click.echo(f"| {label}{' (done)' if sw.done(r.entry) else ''} | {r.images['real']:,} | "
-                   f"{r.images['synthetic']:,} | {r.images['mixed']:,} | {' | '.join(cells)} |")
-    missing = sorted({need for r in runs for need in r.missing}, key=lambda n: (n.component, n.size))
+                   f"{r.images['synthetic']:,} | {r.images['mixed']:,} | {r.plan.curve_points} | {' | '.join(cells)} |")
+    missing = sorted({need for r in runs for need in r.missing}, key=lambda n: (n.kind, n.name, n.size))
     if missing:
-        click.echo(f"\nno total: {len(missing)} measurement(s) missing from --perf; take them with")
+        click.echo(f"\nno total: {len(missing)} measurement(s) missing from --perf:")
         for need in missing:
-            click.echo(f"  {need.command(runs_per_gpu)}")
+            click.echo(f"  {need.describe()}")
+        click.echo(f"measure exactly what this grid needs with: bench perf {again}"
+                   + (f" --processes {runs_per_gpu}" if runs_per_gpu > 1 else "") + " --device cuda --json > FILE")
         raise click.exceptions.Exit(1)
     total = sum(r.total_s or 0.0 for r in runs)
     todo = sum(r.total_s or 0.0 for r in runs if not sw.done(r.entry))
+    curve = sum(r.eval_s or 0.0 for r in runs)
     click.echo(f"\ntotal: {est.hours(total)} of GPU time for {len(runs)} runs"
                + (f", {runs_per_gpu} at once per GPU" if runs_per_gpu > 1 else "")
-               + f" ({est.hours(todo)} for the runs not done); evaluation and data preparation not counted")
+               + f" ({est.hours(todo)} for the runs not done; evaluation {est.hours(curve)}, "
+               f"{100 * curve / max(total, 1e-9):.1f}%); data preparation and scoring at original sizes not counted")
 
 
 def _report(sw, folder: Path) -> None:

@@ -188,43 +188,67 @@ def test_slurm_packs_runs_per_gpu_and_orders_generator_training_first(tmp_path):
                     ("tanimoto", "none"): "102", ("tanimoto", "dcgan"): "103", ("tanimoto", "dcgan,lapgan"): "103"}
 
 
+def _perf_file(path, rows, processes=1):
+    path.write_text(json.dumps({"schema": 2, "processes": processes, "rows": rows}))
+    return path
+
+
+def _step(loss, rate, width=0.25, graph=False):
+    return {"kind": "step", "name": "cdnn0", "size": "32x48", "batch": 16, "width": width, "channels": "rgb-hsv-l",
+            "loss": loss, "graph": graph, "eval_batch": 32, "train_img_s": rate, "eval_img_s": 60.0}
+
+
 def test_estimate_projects_each_run_from_perf_rows(tmp_path):
-    """Hand computation: 16 training pairs, one epoch per phase; cdnn0 100 img/s, with DCGAN samples 50,
-    DCGAN training 20: real only 0.16 s; the first DCGAN run 16/20 + 16/50 + 16/100 = 1.28 s, the second
-    (generator shared) 0.48 s."""
+    """Hand computation: 16 training pairs and 6 test pairs, one epoch per phase, quick profile (width 0.25,
+    eval batch 32, the curve every epoch). cdnn0 steps at 100 img/s (bce) or 80 (tanimoto), evaluates at 60;
+    DCGAN fills the bank at 40 pairs/s in calls of 8, trains at 20 img/s.
+    Real only, bce: 16/100 + (1 curve point + the final prediction) x 6/60 = 0.16 + 0.2 = 0.36 s.
+    DCGAN, bce: generator 16/20 = 0.8 s; 32 steps' images/100 + 2 calls x 8/40 = 0.72 s; 3 x 6/60 = 0.3 s: 1.82 s.
+    DCGAN, tanimoto (generator shared): 32/80 + 0.4 = 0.8 s, and 0.3 s. Real only, tanimoto: 0.2 + 0.2 s."""
     grid = tmp_path / "g.toml"
     grid.write_text('[grid]\nloss = ["bce", "tanimoto"]\ngen = ["none", "dcgan"]\n[run]\nseg = "cdnn0"\n'
                     'data = "fixture?n=16&n_test=6"\nepochs = 1\nsynthetic_epochs = 1\nfinetune_epochs = 1\n'
                     'gan_epochs = 1\nsize = "32x48"\ngan_size = "32x48"\n')
-    rows = [("cdnn0", 100.0), ("cdnn0 + dcgan samples", 50.0), ("dcgan (GAN training)", 20.0)]
-    perf = tmp_path / "perf.json"
-    perf.write_text(json.dumps({"rows": [{"component": c, "size": "32x48", "batch": 16, "train_img_s": r,
-                                          "cuda_graph": False} for c, r in rows]}))
-    text = bench_main("sweep", str(grid), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf)).stdout
+    sampling = {"kind": "sampling", "name": "dcgan", "size": "32x48", "batch": 0, "width": 0.25,
+                "gan_size": "32x48", "sample_steps": None, "sample_pairs_s": 40.0, "draw": 8}
+    gan = {"kind": "gan", "name": "dcgan", "size": "32x48", "batch": 16, "width": 0.25, "train_img_s": 20.0}
+    perf = _perf_file(tmp_path / "perf.json", [_step("bce", 100.0), _step("tanimoto", 80.0), sampling, gan])
+    estimate = ("sweep", str(grid), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf))
+    text = bench_main(*estimate).stdout
     lines = {line.split(" |")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
-    assert lines["gen=none loss=bce seed=0"].endswith("| 16 | 0 | 0 | - | 0.2 s | 0.2 s |")
-    assert lines["gen=dcgan loss=bce seed=0"].endswith("| 16 | 16 | 0 | 0.8 s | 0.5 s | 1.3 s |")
-    assert lines["gen=dcgan loss=tanimoto seed=0"].endswith("| - | 0.5 s | 0.5 s |")
-    assert "total: 2.1 s of GPU time for 4 runs" in text
-    missing = bench_main("sweep", str(grid), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
-                         "--set", "cuda_graph=true", check=False)
+    assert lines["gen=none loss=bce seed=0"].endswith("| 16 | 0 | 0 | 1 | - | 0.2 s | 0.2 s | 0.4 s |")
+    assert lines["gen=dcgan loss=bce seed=0"].endswith("| 16 | 16 | 0 | 2 | 0.8 s | 0.7 s | 0.3 s | 1.8 s |")
+    assert lines["gen=dcgan loss=tanimoto seed=0"].endswith("| - | 0.8 s | 0.3 s | 1.1 s |")
+    assert "total: 3.7 s of GPU time for 4 runs" in text and "evaluation 1.0 s, 27.2%" in text
+    # the curve every 2 epochs: a phase of one epoch still scores its last; of 3 epochs, epochs 2 and 3
+    longer = tmp_path / "longer.toml"
+    longer.write_text(grid.read_text().replace("epochs = 1\n", "epochs = 3\ncurve_every = 2\n", 1))
+    three = bench_main("sweep", str(longer), *estimate[2:]).stdout
+    assert "| gen=none loss=bce seed=0 | 48 | 0 | 0 | 2 |" in three
+
+    # rows of other settings never price a run: captured steps, full-width networks, another sampler
+    missing = bench_main(*estimate, "--set", "cuda_graph=true", check=False)
     assert missing.returncode == 1 and "no total" in missing.stdout and "of GPU time" not in missing.stdout
-    assert "bench perf --seg cdnn0 --size 32x48 --batch 16 --cuda-graph" in missing.stdout
-    # a DDPM sampling row measured at 50 steps does not serve runs that sample in 10 (the quick value)
+    assert "cdnn0: size 32x48, channels rgb-hsv-l, loss bce, batch 16, width 0.25, graph True" in missing.stdout
+    assert f"bench perf --grid {grid} --set cuda_graph=true --device cuda --json > FILE" in missing.stdout
+    _perf_file(perf, [_step("bce", 100.0, width=1.0), _step("tanimoto", 80.0, width=1.0), sampling, gan])
+    wide = bench_main(*estimate, check=False)
+    assert wide.returncode == 1 and "cdnn0: size 32x48, channels rgb-hsv-l, loss bce, batch 16, width 0.25" in wide.stdout
     ddpm = tmp_path / "ddpm.toml"
     ddpm.write_text(grid.read_text().replace('gen = ["none", "dcgan"]', 'gen = ["ddpm"]'))
-    perf.write_text(json.dumps({"rows": [{"component": c, "size": "32x48", "batch": 16, "train_img_s": r,
-                                          "cuda_graph": False, **({"sample_steps": 50} if "+" in c else {})}
-                                         for c, r in (("cdnn0", 100.0), ("cdnn0 + ddpm samples", 5.0),
-                                                      ("ddpm (GAN training)", 20.0))]}))
+    ddpm_rows = [_step("bce", 100.0), _step("tanimoto", 80.0), {**gan, "name": "ddpm"},
+                 {**sampling, "name": "ddpm", "sample_steps": 50, "sample_pairs_s": 4.0}]
+    _perf_file(perf, ddpm_rows)
     unmatched = bench_main("sweep", str(ddpm), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
                            check=False)
-    assert unmatched.returncode == 1 and "of GPU time" not in unmatched.stdout
-    assert "bench perf --seg cdnn0 --gen ddpm --with-sampling --size 32x48 --batch 16 --sample-steps 10" in unmatched.stdout
+    assert unmatched.returncode == 1 and "ddpm samples: gan_size 32x48, size 32x48, width 0.25, sample_steps 10" \
+        in unmatched.stdout
     matched = bench_main("sweep", str(ddpm), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
                          "--set", "sample_steps=50").stdout
-    # 16 pairs: DDPM training once 16/20 = 0.8 s; each of the two runs 16/5 synthetic + 16/100 real = 3.36 s
-    assert "total: 7.5 s of GPU time for 2 runs" in matched
-    packed = bench_main("sweep", str(grid), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
-                        "--runs-per-gpu", "2", check=False)
+    # DDPM training once 0.8 s; bce: 32/100 + 2 x 8/4 = 4.32 s, tanimoto 32/80 + 4 = 4.4 s; evaluation 2 x 0.3 s
+    assert "total: 10.1 s of GPU time for 2 runs" in matched
+    packed = bench_main(*estimate, "--runs-per-gpu", "2", check=False)
     assert packed.returncode == 2 and "bench perf ... --processes 2" in packed.stderr
+    perf.write_text(json.dumps({"rows": [{"component": "cdnn0", "size": "32x48", "batch": 16, "train_img_s": 9.0}]}))
+    old = bench_main(*estimate, check=False)
+    assert old.returncode == 2 and "written by an older bench perf (schema 1)" in old.stderr

@@ -385,8 +385,9 @@ def export_(ctx, run_dir, fmt, out) -> None:
 
 
 @cli.command(name="perf")
-@click.option("--grid", default=None, metavar="GRID",
-              help="Measure exactly the rows bench sweep GRID --estimate needs (table2, table3, scalability, a .toml).")
+@click.option("--grid", "grids", multiple=True, metavar="GRID",
+              help="Measure exactly the rows bench sweep GRID --estimate needs (table2, table3, scalability, a .toml; "
+                   "repeatable: each row once).")
 @click.option("--profile", default=None, type=click.Choice(PROFILE_NAMES), help="--grid: the runs' profile.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="--grid: any run option of every run.")
 @click.option("--seg", "segs", multiple=True, help="Segmenter(s) to measure (repeatable).")
@@ -417,7 +418,7 @@ def export_(ctx, run_dir, fmt, out) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: rows, data, machine (bench sweep --estimate "
               "--perf reads it).")
 @click.pass_context
-def perf_(ctx, grid, profile, settings, segs, gens, size, batch, width, channel_set, loss, gan_size, gan_batch,
+def perf_(ctx, grids, profile, settings, segs, gens, size, batch, width, channel_set, loss, gan_size, gan_batch,
           eval_batch, device, data, steps, warmup, cuda_graph, compile_, with_sampling, sample_steps, processes,
           needs_file, as_json) -> None:
     """Rates a run spends its time at: the training step (harness vs bare model), evaluation, generators
@@ -436,10 +437,10 @@ def perf_(ctx, grid, profile, settings, segs, gens, size, batch, width, channel_
     host = _host(ctx)
     if needs_file is not None:
         needs = [Need.from_row(row) for row in json.loads(needs_file.read_text())]
-    elif grid is not None:
+    elif grids:
         if segs or gens:
             raise click.UsageError("--grid measures what the grid's runs need: drop --seg and --gen")
-        needs, grid_data = perf_module.grid_needs(host, grid, profile, data, cuda_graph, list(settings))
+        needs, grid_data = perf_module.grid_needs(host, list(grids), profile, data, cuda_graph, list(settings))
         data = data or grid_data
     else:
         if not segs and not gens:
@@ -455,7 +456,7 @@ def perf_(ctx, grid, profile, settings, segs, gens, size, batch, width, channel_
                                                    "--warmup", str(warmup)], processes)
     else:
         result = perf_module.perf(host, needs, data, device, warmup, steps,
-                                  with_data_path=grid is None and needs_file is None)
+                                  with_data_path=not grids and needs_file is None)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

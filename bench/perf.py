@@ -321,10 +321,14 @@ def combined(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``SEG + GEN samples``: what a synthetic epoch of a run trains at, from a step row and a sampling row at
     the same size and width: each image costs one step and one banked pair (1 / (1/step + 1/sampling))."""
     out = []
-    for step in (r for r in rows if r["kind"] == "step"):
+    steps = [r for r in rows if r["kind"] == "step"]
+    for step in steps:
+        same = [r for r in steps if r["name"] == step["name"]]
+        label = step["name"] if len(same) == 1 else f"{step['name']} ({step['channels']}, {step['loss']}, " \
+            f"batch {step['batch']}, width {step['width']:g}{', graph' if step['graph'] else ''})"
         for s in (r for r in rows if r["kind"] == "sampling"):
             if (s["size"], s["width"]) == (step["size"], step["width"]) and step["train_img_s"] and s["sample_pairs_s"]:
-                out.append({"component": f"{step['name']} + {s['name']} samples", "size": step["size"],
+                out.append({"component": f"{label} + {s['name']} samples", "size": step["size"],
                             "train_img_s": 1 / (1 / step["train_img_s"] + 1 / s["sample_pairs_s"]),
                             "step_img_s": step["train_img_s"], "sample_pairs_s": s["sample_pairs_s"]})
     return out
@@ -424,9 +428,9 @@ def perf(host: PluginHost, needs: list[Need], data: str, device_name: str, warmu
     return out
 
 
-def grid_needs(host: PluginHost, grid: str, profile: str | None, data: str | None, cuda_graph: bool,
+def grid_needs(host: PluginHost, grids: list[str], profile: str | None, data: str | None, cuda_graph: bool,
                settings: list[str]) -> tuple[list[Need], str]:
-    """The rows ``bench sweep GRID --estimate`` needs for the grid's runs (with these options), each once, and
+    """The rows ``bench sweep GRID --estimate`` needs for the grids' runs (with these options), each once, and
     the dataset the runs train on (measured on unless ``--data`` says otherwise)."""
     from bench import estimate as est
     from bench import sweep as sw
@@ -438,7 +442,7 @@ def grid_needs(host: PluginHost, grid: str, profile: str | None, data: str | Non
         base["cuda_graph"] = True
     base = sw.check_keys(base, "bench perf --grid")
     with tempfile.TemporaryDirectory(prefix="bench-perf-grid-") as out:
-        entries = sw.expand(host, sw.load_grid(grid), Path(out), base, None, 1)
+        entries = [e for grid in grids for e in sw.expand(host, sw.load_grid(grid), Path(out), base, None, 1)]
     plans = est.plan(host, entries)
     return est.needs(plans), plans[0].config.data if plans else "fixture?n=64"
 
@@ -456,15 +460,17 @@ def print_table(result: dict[str, Any], echo: Callable[[str], None]) -> None:
     def ratio(row: dict[str, Any]) -> str:
         return f"{row['ratio']:.2f}" if row.get("ratio") else "-"
 
-    echo("| component | size | width | batch | step | train img/s | model img/s | ratio | eval img/s | "
+    echo("| component | size | width | channels, loss | batch | step | train img/s | model img/s | ratio | eval img/s | "
          "sample pairs/s | peak MB |")
-    echo("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    echo("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in result["rows"]:
         step = "-"
         if r["kind"] == "step":
             step = f"graph ({r['capture_s']:.1f} s capture)" if r.get("graphed") else "eager"
         size = r["size"] if r["kind"] != "sampling" else f"{r['gan_size']} -> {r['size']}"
-        echo(f"| {r['component']} | {size} | {r['width']:g} | {r['batch'] or '-'} | {step} | {num(r, 'train_img_s')} | "
+        setting = f"{r['channels']}, {r['loss']}" if r["kind"] == "step" else "-"
+        echo(f"| {r['component']} | {size} | {r['width']:g} | {setting} | {r['batch'] or '-'} | {step} | "
+             f"{num(r, 'train_img_s')} | "
              f"{num(r, 'model_img_s')} | {ratio(r)} | "
              f"{num(r, 'eval_img_s')} | {num(r, 'sample_pairs_s')} | {r['peak_mem_mb']:.0f} |")
     for r in result["rows"]:

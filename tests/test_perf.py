@@ -30,7 +30,7 @@ def test_perf_json_has_rows_of_each_kind_keyed_by_their_settings():
 def test_perf_table_and_missing_components():
     text = bench_cli("perf", "--seg", "cdnn3", "--gen", "dcgan", "--with-sampling", "--size", "32x48", "--steps", "1",
                      "--warmup", "1", "--batch", "2", "--width", "0.25", "--data", "fixture?n=8").stdout
-    assert "| cdnn3 | 32x48 | 0.25 | 2 | eager |" in text and "| dcgan samples | 32x48 -> 32x48 | 0.25 |" in text
+    assert "| cdnn3 | 32x48 | 0.25 | rgb-hsv-l, tanimoto | 2 | eager |" in text and "| dcgan samples | 32x48 -> 32x48 | 0.25 |" in text
     assert "cdnn3 + dcgan samples (32x48): a synthetic epoch trains at" in text and "naive DataLoader epoch" in text
     proc = bench_main("perf", check=False)
     assert proc.returncode == 2 and "name at least one --seg or --gen, or a --grid" in proc.stderr

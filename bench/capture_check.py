@@ -196,7 +196,7 @@ def check_step(host: Any, seg: str, *, loss: str | None = None, channels: str | 
     from bench.data import channels as channel_sets
     from bench.data.prepare import prepare
     from bench.data.spec import format_size, parse_spec
-    from bench.generators import build_generator
+    from bench.generators import build_generator, to_gan_input
     from bench.train import Trainer, TrainState
 
     component = host.registry.get("segmenters", parse_spec(seg, "--seg").name)
@@ -207,9 +207,12 @@ def check_step(host: Any, seg: str, *, loss: str | None = None, channels: str | 
     model = build_segmenter(host, seg, cset, width)
     real = prepare(load_dataset(host, data, "--data").split("train"), size)
     iterative = iterative_generators(host, tuple(gens))
-    generators = [build_generator(host.registry.get("generators", g),
-                                  {"size": format_size(size), "width": width, "lr": 2e-4,
-                                   **({"sample_steps": 2} if g in iterative else {})}, 0) for g in gens]
+    generators = []
+    for g in gens:  # fitted for one epoch, as a run fits them before sampling (some hold the real pairs)
+        gen = build_generator(host.registry.get("generators", g), {"size": format_size(size), "width": width,
+                                                                    "lr": 2e-4, **({"sample_steps": 2} if g in iterative else {})}, 0)
+        gen.fit(to_gan_input(real, torch.device("cpu")), epochs=1, batch_size=batch, rng=torch.Generator().manual_seed(0))
+        generators.append(gen)
     backend = GuardedCapture()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     trainer = Trainer(TrainState(model, optimizer), loss_fn, cset, size, batch, torch.device("cpu"), 0,

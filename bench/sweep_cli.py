@@ -54,9 +54,10 @@ def register(cli: click.Group, host_of) -> None:
                   help="Print the projected GPU time of every run and of the grid (from --perf); submit nothing.")
     @click.option("--perf", "perf_files", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
                   help="bench perf --json output to estimate from (repeatable: e.g. segmenters and GANs apart).")
+    @click.option("--json", "as_json", is_flag=True, help="--estimate: one JSON object (runs, total_s, todo_s).")
     @click.pass_context
     def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name, parallel, runs_per_gpu,
-              slurm_partition, gpus_per_job, cpus_per_job, time_, dry_run, estimate, perf_files) -> None:
+              slurm_partition, gpus_per_job, cpus_per_job, time_, dry_run, estimate, perf_files, as_json) -> None:
         """Expand GRID into runs and submit those without a finished record."""
         from bench import sweep as sw
 
@@ -81,11 +82,12 @@ def register(cli: click.Group, host_of) -> None:
         entries = sw.expand(host_of(ctx), spec, out, base, seed_list, nproc)
         folder = sw.sweep_folder(out, name or spec.name)
         done = sum(sw.done(e) for e in entries)
-        click.echo(f"sweep {name or spec.name}: {len(entries)} runs, {done} already done; state in {folder}")
+        if not (estimate and as_json):
+            click.echo(f"sweep {name or spec.name}: {len(entries)} runs, {done} already done; state in {folder}")
         if estimate:
             again = " ".join([f"--grid {grid}", *(f"--{k} {v}" for k, v in (("data", data), ("profile", profile))
                                                   if v is not None), *(f"--set {x}" for x in settings)])
-            _estimate(host_of(ctx), entries, list(perf_files), runs_per_gpu, again)
+            _estimate(host_of(ctx), entries, list(perf_files), runs_per_gpu, again, as_json)
             return
         if dry_run:
             for e in entries:
@@ -118,11 +120,27 @@ def register(cli: click.Group, host_of) -> None:
             click.echo(f"{key:<12} {len(g.cells):>3} runs per seed  {g.description}")
 
 
-def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int, again: str) -> None:
+def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int, again: str, as_json: bool = False) -> None:
+    import json
+
     from bench import estimate as est
     from bench import sweep as sw
 
     runs = est.estimate(host, entries, perf_files, runs_per_gpu)
+    if as_json:
+        complete = not any(r.missing for r in runs)
+        click.echo(json.dumps({
+            "runs": [{"args": r.entry["args"], "done": sw.done(r.entry), "images": r.images,
+                      "curve_points": r.plan.curve_points, "gan_s": r.gan_s, "train_s": r.train_s, "eval_s": r.eval_s,
+                      "total_s": r.total_s} for r in runs],
+            "runs_per_gpu": runs_per_gpu,
+            "total_s": sum(r.total_s or 0.0 for r in runs) / runs_per_gpu if complete else None,
+            "todo_s": sum(r.total_s or 0.0 for r in runs if not sw.done(r.entry)) / runs_per_gpu if complete else None,
+            "missing": [n.describe() for n in sorted({n for r in runs for n in r.missing},
+                                                     key=lambda n: (n.kind, n.name, n.size))]}, indent=2))
+        if not complete:
+            raise click.exceptions.Exit(1)
+        return
     keys = sorted({k for e in entries for k in e["cell"] if len({str(x["cell"].get(k)) for x in entries}) > 1})
     click.echo("| run | real img | synthetic img | mixed img | curve points | GAN training | segmenter | "
                "evaluation | total |")
@@ -141,11 +159,13 @@ def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int, again: s
         click.echo(f"measure exactly what this grid needs with: bench perf {again}"
                    + (f" --processes {runs_per_gpu}" if runs_per_gpu > 1 else "") + " --device cuda --json > FILE")
         raise click.exceptions.Exit(1)
-    total = sum(r.total_s or 0.0 for r in runs)
-    todo = sum(r.total_s or 0.0 for r in runs if not sw.done(r.entry))
-    curve = sum(r.eval_s or 0.0 for r in runs)
+    # K runs share a GPU: each takes its own (shared-card) time above, and the card serves K of them at once
+    total = sum(r.total_s or 0.0 for r in runs) / runs_per_gpu
+    todo = sum(r.total_s or 0.0 for r in runs if not sw.done(r.entry)) / runs_per_gpu
+    curve = sum(r.eval_s or 0.0 for r in runs) / runs_per_gpu
     click.echo(f"\ntotal: {est.hours(total)} of GPU time for {len(runs)} runs"
-               + (f", {runs_per_gpu} at once per GPU" if runs_per_gpu > 1 else "")
+               + (f", {runs_per_gpu} at once per GPU (each run's own time above is as it shares the card)"
+                  if runs_per_gpu > 1 else "")
                + f" ({est.hours(todo)} for the runs not done; evaluation {est.hours(curve)}, "
                f"{100 * curve / max(total, 1e-9):.1f}%); data preparation and scoring at original sizes not counted")
 

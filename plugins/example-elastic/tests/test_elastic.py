@@ -44,3 +44,10 @@ def test_registering_a_variant_for_one_test(bench_register, bench_host):
 
     bench_register(Variant(), name="elastic-variant")
     assert "elastic-strong" in bench_host.registry.names("generators")
+
+
+def test_a_run_with_elastic_pairs_captures_on_a_gpu(bench_capture_check):
+    """The captured training step reading elastic's pairs from the synthetic bank (and mixed with real ones)
+    does nothing a CUDA graph cannot capture; checked on the CPU."""
+    for source in ("synthetic", "mixed"):
+        assert bench_capture_check("cdnn1", gens=("elastic",), source=source)["graphed"]

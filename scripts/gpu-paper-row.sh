@@ -96,7 +96,8 @@ board_md="$BOARD.md"
     echo "<!-- rendered by bench leaderboard from the records below; do not edit under this line -->"
 } > "$OUT/header.md"
 $BENCH leaderboard --runs "$BOARD/records" --out "$board_md" --plots > /dev/null  # plots: ${BOARD}_plots/
-cat "$OUT/header.md" "$board_md" > "$OUT/board.md"
-mv "$OUT/board.md" "$board_md"
+joined=$(mktemp)
+cat "$OUT/header.md" "$board_md" > "$joined"
+mv "$joined" "$board_md"
 tar czf "$OUT/paper-row.tgz" "$BOARD" "$board_md" "${BOARD}_plots"
 stamp "done: $board_md, $OUT/paper-row.tgz"

@@ -190,3 +190,17 @@ def test_an_optimiser_state_saved_by_a_captured_run_resumes_eagerly_on_a_cpu():
     trainer = Trainer(TrainState(model, opt), get_host().registry.get("losses", "bce").factory(), "rgb", (16, 16),
                       4, torch.device("cpu"), 0)
     assert trainer.run([Phase("real", "real", 1)], real, [])[0]["images"] == 8
+
+
+def test_the_training_curve_is_scored_every_n_epochs_and_at_each_phase_end(bench_run):
+    """--curve-every 2 over phases of 3 and 1 epochs: epochs 2 and 3 of the first, the second's one; the scores
+    and the identity are those of the run that scored the curve every epoch."""
+    every = bench_run(gen="ellipses", seg="cdnn3", overrides={"synthetic_epochs": 3, "finetune_epochs": 1})
+    sparse = bench_run(gen="ellipses", seg="cdnn3", force=True,
+                       overrides={"synthetic_epochs": 3, "finetune_epochs": 1, "curve_every": 2})
+    assert [("val_jaccard" in h, "curve_s" in h) for h in sparse["history"]] == \
+        [(False, False), (True, True), (True, True), (True, True)]
+    assert all("val_jaccard" in h for h in every["history"])
+    assert sparse["identity"]["hash"] == every["identity"]["hash"] and sparse["run"]["curve_every"] == 2
+    assert sparse["summary"]["jaccard"] == every["summary"]["jaccard"]
+    assert "plots/training_curves.png" in sparse["plots"]

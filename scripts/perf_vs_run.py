@@ -17,16 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 
-def bench(*args: str) -> str:
+def bench(*args: str, env: dict[str, str] | None = None) -> str:
     cmd = [sys.executable, "-m", "bench", *args]
     print("$ bench " + " ".join(shlex.quote(a) for a in args), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         sys.exit(f"failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout
@@ -53,7 +55,9 @@ def main() -> None:
 
     record_line = bench("run", "--seg", args.seg, "--gen", args.gen, "--profile", args.profile, "--data", args.data,
                         "--device", args.device, "--out", str(out / "runs"), "--force",
-                        *(a for k, v in settings.items() for a in (f"--{k.replace('_', '-')}", v)))
+                        *(a for k, v in settings.items() for a in (f"--{k.replace('_', '-')}", v)),
+                        env={"BENCH_CACHE_DIR": str(out / "cache")})  # a fresh cache: the generator is trained
+    shutil.rmtree(out / "cache", ignore_errors=True)
     record = json.loads(Path(record_line.split("record: ")[1].strip()).read_text())
     bench_out = bench("perf", "--grid", str(grid), "--device", args.device, "--steps", args.steps, "--json")
     (out / "perf.json").write_text(bench_out)
@@ -81,11 +85,15 @@ def main() -> None:
         later = rates[1:] or rates
         print(f"| {name} ({source}) | {len(rates)} | {', '.join(f'{r:.1f}' for r in rates)} | {1 / seconds:.1f} | "
               f"{sum(later) / len(later) * seconds:.2f} (epochs after the first), {rates[0] * seconds:.2f} (first) |")
-    estimate = bench("sweep", str(grid), "--estimate", "--perf", str(out / "perf.json"), "--out", str(out / "est"))
-    line = next(x for x in estimate.splitlines() if x.startswith("| seg=") or "seed=0" in x)
+    estimate = json.loads(bench("sweep", str(grid), "--estimate", "--json", "--perf", str(out / "perf.json"),
+                                "--out", str(out / "est")))["runs"][0]
     curve = sum(h.get("curve_s", 0.0) for h in record["history"])
-    print(f"\nrun: training {record['timings']['train_s']:.1f} s (curve {curve:.1f} s of it), GAN training "
-          f"{record['timings'].get('gan_train_s', 0):.1f} s; estimate: {line}")
+    t = record["timings"]
+    print("\n| part | run (s) | estimate (s) |\n| --- | --- | --- |")
+    print(f"| GAN training | {t.get('gan_train_s', 0):.1f} | {estimate['gan_s']:.1f} |")
+    print(f"| segmenter training | {t['train_s'] - curve:.1f} | {estimate['train_s']:.1f} |")
+    print(f"| training curve and final prediction | {curve:.1f} + {t['evaluate_s']:.1f} (prediction and scoring) | "
+          f"{estimate['eval_s']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -75,7 +75,14 @@ class Need:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Need:
+        """The need a ``bench perf`` row measured (``KeyError`` when it names no kind)."""
+        if row.get("kind") not in ("step", "sampling", "gan"):
+            raise KeyError("kind")
         return cls(**{f: row.get(f) for f in cls.__dataclass_fields__ if f in row})  # type: ignore[arg-type]
+
+
+RATES = {"step": ("train_img_s", "eval_img_s"), "sampling": ("sample_pairs_s", "draw"), "gan": ("train_img_s",)}
+"""What the estimate reads of each kind of row."""
 
 
 @dataclass
@@ -196,8 +203,18 @@ def load_rows(paths: list[Path], processes: int) -> dict[Need, dict[str, Any]]:
         if file_processes != processes:
             raise ConfigError(f"--perf {path}: measured with {file_processes} process(es) at once, but "
                               f"--runs-per-gpu is {processes}; measure with bench perf ... --processes {processes}")
-        for row in file_rows:
-            rows[Need.from_row(row)] = row
+        for i, row in enumerate(file_rows if isinstance(file_rows, list) else [None]):
+            again = "measure again with bench perf --grid GRID --json"
+            try:
+                need = Need.from_row(row)
+            except (TypeError, KeyError, AttributeError):
+                raise ConfigError(f"--perf {path}: row {i + 1} is not a bench perf row (it needs a kind of step, "
+                                  f"sampling or gan, a name and a size); {again}") from None
+            missing = [k for k in RATES[need.kind] if not isinstance(row.get(k), (int, float)) or row[k] <= 0]
+            if missing:
+                raise ConfigError(f"--perf {path}: row {i + 1} ({need.component}) has no positive "
+                                  f"{' or '.join(missing)}; {again}")
+            rows[need] = row
     return rows
 
 

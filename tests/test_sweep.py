@@ -253,7 +253,7 @@ def test_estimate_projects_each_run_from_perf_rows(tmp_path):
     old = bench_main(*estimate, check=False)
     assert old.returncode == 2 and "written by an older bench perf (schema 1)" in old.stderr
     for row, said in (({"kind": "step", "name": "cdnn0"}, "row 1 is not a bench perf row"),
-                      ({**_step("bce", 100.0), "eval_img_s": 0}, "row 1 (cdnn0) has no positive train_img_s or eval_img_s")):
+                      ({**_step("bce", 100.0), "eval_img_s": 0}, "row 1 (cdnn0) has no positive eval_img_s")):
         _perf_file(perf, [row])
         bad = bench_main(*estimate, check=False)
         assert bad.returncode == 2 and said in bad.stderr, bad.stderr

@@ -434,6 +434,17 @@ def perf_(ctx, grids, profile, settings, segs, gens, size, batch, width, channel
         raise click.UsageError(COMPILE_REMOVED)
     if cuda_graph and warmup < 1:
         raise click.UsageError("--cuda-graph needs --warmup 1 or more: the capture happens in the warm-up")
+    given = {name for name in ctx.params
+             if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)}
+    flag_only = sorted(given & {"size", "batch", "width", "channel_set", "loss", "gan_size", "gan_batch", "eval_batch",
+                                "with_sampling", "sample_steps"})
+    if grids and flag_only:
+        options = ", ".join("--" + n.replace("channel_set", "channels").replace("_", "-") for n in flag_only)
+        raise click.UsageError(f"--grid measures the settings of the grid's runs; {options} would not apply to them: "
+                               "give them as the runs' settings, e.g. --set width=0.5 --set batch_size=8")
+    if not grids and given & {"profile", "settings"}:
+        raise click.UsageError("--profile and --set describe a grid's runs: use them with --grid, or give --width, "
+                               "--batch, --size... for the rows of --seg and --gen")
     host = _host(ctx)
     if needs_file is not None:
         needs = [Need.from_row(row) for row in json.loads(needs_file.read_text())]

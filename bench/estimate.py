@@ -187,6 +187,7 @@ def needs(plans: list[RunPlan]) -> list[Need]:
 def load_rows(paths: list[Path], processes: int) -> dict[Need, dict[str, Any]]:
     """The rows of the ``bench perf --json`` files taken with ``processes`` at once, by what they measured."""
     rows: dict[Need, dict[str, Any]] = {}
+    origin: dict[Need, str] = {}
     for path in paths:
         try:
             data = json.loads(Path(path).read_text())
@@ -196,8 +197,12 @@ def load_rows(paths: list[Path], processes: int) -> dict[Need, dict[str, Any]]:
         except (ValueError, KeyError, TypeError):
             raise ConfigError(f"--perf {path}: not the output of bench perf --json (expected an object with "
                               "'rows')") from None
-        if data.get("schema") != PERF_SCHEMA:
-            raise ConfigError(f"--perf {path}: written by an older bench perf (schema {data.get('schema', 1)}), whose "
+        schema = data.get("schema", 1)
+        if schema != PERF_SCHEMA:
+            if isinstance(schema, int) and schema > PERF_SCHEMA:
+                raise ConfigError(f"--perf {path}: written by a newer bench perf (schema {schema}; this version reads "
+                                  f"{PERF_SCHEMA}); upgrade skinbench or measure again with this version")
+            raise ConfigError(f"--perf {path}: written by an older bench perf (schema {schema}), whose "
                               "rows left out settings that change a rate (width, channels, GAN size); measure "
                               "again with this version (bench perf --grid GRID --json)")
         if file_processes != processes:
@@ -210,12 +215,25 @@ def load_rows(paths: list[Path], processes: int) -> dict[Need, dict[str, Any]]:
             except (TypeError, KeyError, AttributeError):
                 raise ConfigError(f"--perf {path}: row {i + 1} is not a bench perf row (it needs a kind of step, "
                                   f"sampling or gan, a name and a size); {again}") from None
-            missing = [k for k in RATES[need.kind] if not isinstance(row.get(k), (int, float)) or row[k] <= 0]
+            missing = [k for k in RATES[need.kind] if not isinstance(row.get(k), (int, float))
+                       or not math.isfinite(row[k]) or row[k] <= 0]
             if missing:
-                raise ConfigError(f"--perf {path}: row {i + 1} ({need.component}) has no positive "
+                raise ConfigError(f"--perf {path}: row {i + 1} ({need.component}) has no positive finite "
                                   f"{' or '.join(missing)}; {again}")
+            if need in rows:
+                raise ConfigError(f"--perf {path}: row {i + 1} ({need.describe()}) is measured in "
+                                  f"{origin[need]} too; give each measurement once")
             rows[need] = row
+            origin[need] = f"{path} (row {i + 1})"
     return rows
+
+
+def machine_of(paths: list[Path]) -> dict[str, Any]:
+    """The machine the first ``--perf`` file was measured on (``{}`` when it does not say)."""
+    try:
+        return dict(json.loads(Path(paths[0]).read_text()).get("machine") or {})
+    except (OSError, ValueError, AttributeError, IndexError):
+        return {}
 
 
 def estimate(host: PluginHost, entries: list[dict[str, Any]], perf_files: list[Path], runs_per_gpu: int = 1

@@ -474,7 +474,7 @@ def print_table(result: dict[str, Any], echo: Callable[[str], None]) -> None:
              f"{num(r, 'model_img_s')} | {ratio(r)} | "
              f"{num(r, 'eval_img_s')} | {num(r, 'sample_pairs_s')} | {r['peak_mem_mb']:.0f} |")
     for r in result["rows"]:
-        if r.get("graph_error") and r.get("cuda_graph"):
+        if r.get("graph_error") and r.get("graph"):
             echo(f"{r['component']}: eager step, {r['graph_error']}")
     for c in combined(result["rows"]):
         echo(f"{c['component']} ({c['size']}): a synthetic epoch trains at {c['train_img_s']:.1f} img/s "

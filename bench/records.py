@@ -23,6 +23,7 @@ from typing import Any, Callable
 import torch
 
 import bench
+from bench import profiles
 from bench.config import _RUNTIME_KEYS, RunConfig, digest, identity
 from bench.errors import BenchError, ConfigError
 
@@ -108,8 +109,9 @@ def run_dir(out: Path, config: RunConfig) -> Path:
     Readable, not authoritative: two runs are the same experiment when their identities match.
     """
     parts = [gen_label(config.gen), config.seg, config.schedule, config.loss]
-    if config.overrides:
-        parts.append("_".join(f"{k}-{v}" for k, v in config.overrides))
+    named = [(k, v) for k, v in config.overrides if k not in profiles.BY_NAME or profiles.BY_NAME[k].identity]
+    if named:  # settings outside identity (eval batch, curve) name no folder: the same run is found again
+        parts.append("_".join(f"{k}-{v}" for k, v in named))
     if config.subset is not None:
         parts.append(f"subset-{config.subset}-seed-{config.subset_seed}")
     if config.exclude:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -85,8 +86,9 @@ def register(cli: click.Group, host_of) -> None:
         if not (estimate and as_json):
             click.echo(f"sweep {name or spec.name}: {len(entries)} runs, {done} already done; state in {folder}")
         if estimate:
-            again = " ".join([f"--grid {grid}", *(f"--{k} {v}" for k, v in (("data", data), ("profile", profile))
-                                                  if v is not None), *(f"--set {x}" for x in settings)])
+            again = " ".join([f"--grid {shlex.quote(grid)}",
+                              *(f"--{k} {shlex.quote(v)}" for k, v in (("data", data), ("profile", profile))
+                                if v is not None), *(f"--set {shlex.quote(x)}" for x in settings)])
             _estimate(host_of(ctx), entries, list(perf_files), runs_per_gpu, again, as_json)
             return
         if dry_run:
@@ -163,11 +165,13 @@ def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int, again: s
     total = sum(r.total_s or 0.0 for r in runs) / runs_per_gpu
     todo = sum(r.total_s or 0.0 for r in runs if not sw.done(r.entry)) / runs_per_gpu
     curve = sum(r.eval_s or 0.0 for r in runs) / runs_per_gpu
-    click.echo(f"\ntotal: {est.hours(total)} of GPU time for {len(runs)} runs"
+    machine = est.machine_of(perf_files)
+    click.echo(f"\ntotal: {est.hours(total)} of {'GPU' if machine.get('gpu') else 'device'} time for {len(runs)} runs"
                + (f", {runs_per_gpu} at once per GPU (each run's own time above is as it shares the card)"
                   if runs_per_gpu > 1 else "")
                + f" ({est.hours(todo)} for the runs not done; evaluation {est.hours(curve)}, "
-               f"{100 * curve / max(total, 1e-9):.1f}%); data preparation and scoring at original sizes not counted")
+               f"{100 * curve / max(total, 1e-9):.1f}%); data preparation and scoring at original sizes not counted; "
+               f"measured on {machine.get('gpu') or machine.get('cpu', 'an unknown machine')}")
 
 
 def _report(sw, folder: Path) -> None:

@@ -38,6 +38,10 @@ def test_perf_table_and_missing_components():
     assert proc.returncode == 2 and "--batch 256: larger than the training split" in proc.stderr
     proc = bench_main("perf", "--grid", "table2", "--seg", "cdnn0", check=False)
     assert proc.returncode == 2 and "drop --seg and --gen" in proc.stderr
+    proc = bench_main("perf", "--grid", "table2", "--width", "0.5", "--batch", "8", check=False)
+    assert proc.returncode == 2 and "--batch, --width would not apply to them" in proc.stderr and "--set width=" in proc.stderr
+    proc = bench_main("perf", "--seg", "cdnn0", "--set", "width=0.5", check=False)
+    assert proc.returncode == 2 and "--profile and --set describe a grid's runs" in proc.stderr
 
 
 def test_perf_grid_measures_exactly_what_the_estimate_needs(tmp_path):
@@ -61,4 +65,4 @@ def test_perf_grid_measures_exactly_what_the_estimate_needs(tmp_path):
     perf.write_text(proc.stdout)
     text = bench_main("sweep", str(grid), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
                       "--runs-per-gpu", "2").stdout
-    assert "of GPU time for 4 runs, 2 at once per GPU" in text and "not measured" not in text
+    assert "of device time for 4 runs, 2 at once per GPU" in text and "not measured" not in text

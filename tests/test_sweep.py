@@ -219,7 +219,7 @@ def test_estimate_projects_each_run_from_perf_rows(tmp_path):
     assert lines["gen=none loss=bce seed=0"].endswith("| 16 | 0 | 0 | 1 | - | 0.2 s | 0.2 s | 0.4 s |")
     assert lines["gen=dcgan loss=bce seed=0"].endswith("| 16 | 16 | 0 | 2 | 0.8 s | 0.7 s | 0.3 s | 1.8 s |")
     assert lines["gen=dcgan loss=tanimoto seed=0"].endswith("| - | 0.8 s | 0.3 s | 1.1 s |")
-    assert "total: 3.7 s of GPU time for 4 runs" in text and "evaluation 1.0 s, 27.2%" in text
+    assert "total: 3.7 s of device time for 4 runs" in text and "evaluation 1.0 s, 27.2%" in text
     # the curve every 2 epochs: a phase of one epoch still scores its last; of 3 epochs, epochs 2 and 3
     longer = tmp_path / "longer.toml"
     longer.write_text(grid.read_text().replace("epochs = 1\n", "epochs = 3\ncurve_every = 2\n", 1))
@@ -228,7 +228,7 @@ def test_estimate_projects_each_run_from_perf_rows(tmp_path):
 
     # rows of other settings never price a run: captured steps, full-width networks, another sampler
     missing = bench_main(*estimate, "--set", "cuda_graph=true", check=False)
-    assert missing.returncode == 1 and "no total" in missing.stdout and "of GPU time" not in missing.stdout
+    assert missing.returncode == 1 and "no total" in missing.stdout and "of device time" not in missing.stdout
     assert "cdnn0: size 32x48, channels rgb-hsv-l, loss bce, batch 16, width 0.25, graph True" in missing.stdout
     assert f"bench perf --grid {grid} --set cuda_graph=true --device cuda --json > FILE" in missing.stdout
     _perf_file(perf, [_step("bce", 100.0, width=1.0), _step("tanimoto", 80.0, width=1.0), sampling, gan])
@@ -246,14 +246,23 @@ def test_estimate_projects_each_run_from_perf_rows(tmp_path):
     matched = bench_main("sweep", str(ddpm), "--out", str(tmp_path / "runs"), "--estimate", "--perf", str(perf),
                          "--set", "sample_steps=50").stdout
     # DDPM training once 0.8 s; bce: 32/100 + 2 x 8/4 = 4.32 s, tanimoto 32/80 + 4 = 4.4 s; evaluation 2 x 0.3 s
-    assert "total: 10.1 s of GPU time for 2 runs" in matched
+    assert "total: 10.1 s of device time for 2 runs" in matched
     packed = bench_main(*estimate, "--runs-per-gpu", "2", check=False)
     assert packed.returncode == 2 and "bench perf ... --processes 2" in packed.stderr
     perf.write_text(json.dumps({"rows": [{"component": "cdnn0", "size": "32x48", "batch": 16, "train_img_s": 9.0}]}))
     old = bench_main(*estimate, check=False)
     assert old.returncode == 2 and "written by an older bench perf (schema 1)" in old.stderr
-    for row, said in (({"kind": "step", "name": "cdnn0"}, "row 1 is not a bench perf row"),
-                      ({**_step("bce", 100.0), "eval_img_s": 0}, "row 1 (cdnn0) has no positive eval_img_s")):
-        _perf_file(perf, [row])
+    for rows, said in (([{"kind": "step", "name": "cdnn0"}], "row 1 is not a bench perf row"),
+                       ([{**_step("bce", 100.0), "eval_img_s": 0}], "row 1 (cdnn0) has no positive finite eval_img_s"),
+                       ([{**_step("bce", 100.0), "train_img_s": float("nan")}], "no positive finite train_img_s"),
+                       ([_step("bce", 100.0), _step("bce", 9.0)], "is measured in")):
+        _perf_file(perf, rows)
         bad = bench_main(*estimate, check=False)
         assert bad.returncode == 2 and said in bad.stderr, bad.stderr
+    perf.write_text(json.dumps({"schema": 3, "rows": []}))
+    newer = bench_main(*estimate, check=False)
+    assert newer.returncode == 2 and "written by a newer bench perf (schema 3" in newer.stderr
+    # the command that measures what is missing survives a shell: values are quoted
+    _perf_file(perf, [])
+    quoted = bench_main(*estimate, "--data", "fixture?n=16&n_test=6", check=False)
+    assert "bench perf --grid " in quoted.stdout and "--data 'fixture?n=16&n_test=6'" in quoted.stdout

@@ -7,7 +7,7 @@ The names below are stable across minor versions; the modules they live in are n
 
 from __future__ import annotations
 
-from bench.components import (
+from bench.plugin.components import (
     EpochCallback,
     Generator,
     GeneratorMeta,
@@ -17,13 +17,13 @@ from bench.components import (
     SegmenterMeta,
     move_optimizer_state,
 )
-from bench.config import RunConfig
+from bench.config.run import RunConfig
 from bench.data.layout import match_pairs
 from bench.data.source import Dataset, FileSplit, Pair, Split
 from bench.data.spec import format_size, parse_size
 from bench.errors import BenchError, ConfigError, DataError, UnknownComponentError
-from bench.hookspecs import hookimpl, hookspec
-from bench.tracking import Logger, TrackedRun
+from bench.plugin.hookspecs import hookimpl, hookspec
+from bench.train.tracking import Logger, TrackedRun
 
 __all__ = [
     "BenchError",

@@ -2,7 +2,7 @@
 
 Fixtures:
 
-- ``bench_host``: the process-wide :class:`bench.plugins.PluginHost` with every installed plugin loaded.
+- ``bench_host``: the process-wide :class:`bench.plugin.host.PluginHost` with every installed plugin loaded.
 - ``bench_register``: ``bench_register(plugin, name=None)`` registers a module or object with hook
   implementations for the current test only; it is removed afterwards, components and all.
 - ``bench_dataset``: a small synthetic fixture dataset (16 training pairs at 48x64, 6 test pairs).
@@ -10,7 +10,7 @@ Fixtures:
   quarter-width networks, one or two epochs) under ``tmp_path`` and returns its record.
 - ``bench_capture_check``: ``bench_capture_check(seg, loss=..., channels=..., gens=(...), source=...)`` trains
   one tiny epoch through the captured-step path on the CPU with every operation watched, and fails naming
-  the operation and line that a CUDA graph could not capture (:mod:`bench.capture_check`).
+  the operation and line that a CUDA graph could not capture (:mod:`bench.train.capture_check`).
 
 Each test gets its own prepared-data and generator cache (``BENCH_CACHE_DIR`` under ``tmp_path``).
 """
@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from bench.data.source import Dataset
-from bench.plugins import PluginHost, get_host
+from bench.plugin.host import PluginHost, get_host
 
 TINY_DATA = "fixture?n=16&n_test=6&size=48x64"
 TINY_OVERRIDES = {"gan_epochs": 2, "synthetic_epochs": 1, "finetune_epochs": 1, "epochs": 1}
@@ -66,7 +66,7 @@ def bench_register(bench_host: PluginHost) -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def bench_dataset(bench_host: PluginHost, bench_cache: Path) -> Dataset:
     """A small synthetic dataset: 16 training pairs at 48x64, 6 validation and 6 test pairs."""
-    from bench.build import load_dataset
+    from bench.plugin.build import load_dataset
 
     return load_dataset(bench_host, TINY_DATA, "--data")
 
@@ -74,7 +74,7 @@ def bench_dataset(bench_host: PluginHost, bench_cache: Path) -> Dataset:
 @pytest.fixture
 def bench_run(bench_host: PluginHost, bench_cache: Path, tmp_path: Path) -> Callable[..., dict[str, Any]]:
     """``bench_run(gen=..., seg=..., **options)``: a tiny real run in-process; returns its record."""
-    from bench.run import RunOptions, execute
+    from bench.train.run import RunOptions, execute
 
     def run(gen: str = "none", seg: str = "unet", **options: Any) -> dict[str, Any]:
         overrides = {**TINY_OVERRIDES, **options.pop("overrides", {})}
@@ -88,9 +88,9 @@ def bench_run(bench_host: PluginHost, bench_cache: Path, tmp_path: Path) -> Call
 @pytest.fixture
 def bench_capture_check(bench_host: PluginHost, bench_cache: Path) -> Callable[..., dict[str, Any]]:
     """``bench_capture_check(seg, **options)``: would ``bench run --cuda-graph`` capture this segmenter, loss,
-    channel set and source on a GPU? Raises ``bench.capture_check.CaptureViolation`` naming the operation
+    channel set and source on a GPU? Raises ``bench.train.capture_check.CaptureViolation`` naming the operation
     and the line that could not be captured; returns what was checked."""
-    from bench.capture_check import check_step
+    from bench.train.capture_check import check_step
 
     def check(seg: str, **options: Any) -> dict[str, Any]:
         return check_step(bench_host, seg, **options)

@@ -52,11 +52,11 @@ def main() -> None:
     parser.add_argument("--time-steps", type=int, default=0,
                         help="also time this many steps (at a tiny --size and --width: the host's cost per step)")
     args = parser.parse_args()
-    from bench.build import build_segmenter, load_dataset
+    from bench.plugin.build import build_segmenter, load_dataset
     from bench.data import channels
     from bench.data.prepare import prepare
-    from bench.plugins import get_host
-    from bench.train import Trainer, TrainState
+    from bench.plugin.host import get_host
+    from bench.train.engine import Trainer, TrainState
 
     host = get_host()
     h, w = (int(v) for v in args.size.split("x"))

@@ -43,7 +43,7 @@ def bench_main(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
     from click.testing import CliRunner
 
-    from bench.cli import main
+    from bench.cli.main import main
 
     with CliRunner().isolation(env={"COLUMNS": "200"}) as (out, err, _), \
             mock.patch.object(sys, "argv", ["bench", *args]):

@@ -2,7 +2,7 @@
 
 import torch
 
-from bench.augment import AugmentConfig, augment
+from bench.data.augment import AugmentConfig, augment
 
 
 def test_image_and_mask_get_the_same_transform():

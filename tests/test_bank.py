@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from bench.augment import AugmentConfig
-from bench.bank import SyntheticBank, to_pairs
-from bench.build import load_dataset
-from bench.components import Generator, Phase
+from bench.data.augment import AugmentConfig
+from bench.train.bank import SyntheticBank, to_pairs
+from bench.plugin.build import load_dataset
+from bench.plugin.components import Generator, Phase
 from bench.data.prepare import prepare
 from bench.errors import ConfigError
-from bench.plugins import get_host
-from bench.train import Trainer, TrainState, synthetic_batch
+from bench.plugin.host import get_host
+from bench.train.engine import Trainer, TrainState, synthetic_batch
 from conftest import bench_main
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bench.api import SegmenterMeta, hookimpl
-from bench.capture_check import CaptureViolation
+from bench.train.capture_check import CaptureViolation
 from bench.data.channels import CHANNEL_SETS
 
 SMP = ("smp:Unet:resnet18", (32, 64), "fixture?n=12&n_test=2&size=32x64")

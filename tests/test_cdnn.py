@@ -6,8 +6,8 @@ import torch
 from bench.data import channels
 from bench.data.prepare import prepare
 from bench.data.spec import parse_size
-from bench.plugins import get_host
-from bench.run import load_dataset
+from bench.plugin.host import get_host
+from bench.train.run import load_dataset
 
 TABLE1 = {
     "cdnn0": ("192x256", "rgb-hsv-l", 7, "tanimoto"),

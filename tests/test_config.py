@@ -8,12 +8,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from bench import profiles
-from bench.config import RunOptions, build, identity
+from bench.config import profiles
+from bench.config.run import RunOptions, build, identity
 from bench.errors import ConfigError
-from bench.plugins import get_host
-from bench.records import load_records, results_schema
-from bench.sweep import from_toml
+from bench.plugin.host import get_host
+from bench.results.records import load_records, results_schema
+from bench.sweep.runner import from_toml
 from conftest import bench_cli, bench_main
 
 LEGACY = Path(__file__).parent / "data" / "legacy"
@@ -155,7 +155,7 @@ def test_the_recorded_commit_is_the_source_checkouts_or_none(tmp_path):
     import subprocess
     import sys
 
-    from bench.records import git_hash
+    from bench.results.records import git_hash
 
     mine = git_hash()
     assert mine is None or len(mine.removesuffix("+dirty")) == 40
@@ -164,7 +164,7 @@ def test_the_recorded_commit_is_the_source_checkouts_or_none(tmp_path):
     subprocess.run(["git", "-C", str(other), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q",
                     "--allow-empty", "-m", "x"], check=True)
     shutil.copytree(Path(__file__).resolve().parent.parent / "bench", other / "site" / "bench")
-    code = "from bench.records import git_hash; print(git_hash())"
+    code = "from bench.results.records import git_hash; print(git_hash())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(other / "site")}, cwd=tmp_path).stdout.strip()
     assert out == "None"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.config import RunOptions
-from bench.plugins import get_host
-from bench.run import execute
+from bench.config.run import RunOptions
+from bench.plugin.host import get_host
+from bench.train.run import execute
 from conftest import bench_main
 
 TINY = "fixture?n=16&n_test=6"
@@ -62,7 +62,7 @@ def test_folds_score_every_training_image_once_and_pool_as_a_seed(tmp_path):
     again = run(tmp_path / "again", fold="1/2", overrides={"epochs": 1})
     assert {row["id"] for row in again["per_image"]} == held[0]  # the same seed deals the same folds
     jsonschema = pytest.importorskip("jsonschema")
-    from bench.records import results_schema
+    from bench.results.records import results_schema
 
     jsonschema.validate(json.loads(Path(records[1]["_path"]).read_text()), results_schema())
 

@@ -6,9 +6,9 @@ from PIL import Image
 
 from bench.data.prepare import prepare
 from bench.errors import DataError
-from bench.metrics import confusion, image_metrics
-from bench.plugins import get_host
-from bench.run import load_dataset
+from bench.scoring.metrics import confusion, image_metrics
+from bench.plugin.host import get_host
+from bench.train.run import load_dataset
 
 
 def dataset(text):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.plugins import get_host
+from bench.plugin.host import get_host
 from bench_plugins.ddpm import ddim_sample, ddim_steps, linear_schedule, q_sample
 from conftest import bench_cli
 from test_run import TINY, check_record, record_of

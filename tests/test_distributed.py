@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.distributed import World, shard
+from bench.train.distributed import World, shard
 from conftest import bench_cli
 from test_run import check_record, record_of
 

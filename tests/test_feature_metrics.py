@@ -7,8 +7,8 @@ import timm
 import torch
 
 from bench.errors import ConfigError
-from bench.feature_metrics import deepest_activation, extract, fid, kid, prdc, segmenter_extractor, timm_extractor
-from bench.plugins import get_host
+from bench.gan.feature_metrics import deepest_activation, extract, fid, kid, prdc, segmenter_extractor, timm_extractor
+from bench.plugin.host import get_host
 
 
 def gaussians(n=300, d=4, seed=0):

@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.components import Generator, Phase
+from bench.plugin.components import Generator, Phase
 from bench.data.prepare import prepare
-from bench.gan_quality import checkerboard, diversity_ssim
-from bench.plugins import get_host
-from bench.run import load_dataset
-from bench.train import Trainer, TrainState, synthetic_batch
+from bench.gan.quality import checkerboard, diversity_ssim
+from bench.plugin.host import get_host
+from bench.train.run import load_dataset
+from bench.train.engine import Trainer, TrainState, synthetic_batch
 from bench_plugins.lapgan import build_pyramid, reconstruct
 from conftest import bench_cli
 from test_run import TINY, check_record, record_of

@@ -12,10 +12,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench import hookspecs
+from bench.plugin import hookspecs
 from bench.api import Generator, Logger, Phase, ScheduleMeta, SegmenterMeta
 from bench.data.source import Dataset
-from bench.hookspecs import hookimpl
+from bench.plugin.hookspecs import hookimpl
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("bench_"))

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import RunOptions
-from bench.ensemble import ensemble
+from bench.config.run import RunOptions
+from bench.apply.ensemble import ensemble
 from bench.errors import ConfigError
-from bench.plugins import get_host
-from bench.run import execute
+from bench.plugin.host import get_host
+from bench.train.run import execute
 from conftest import bench_cli
 
 TINY = "fixture?n=16&n_test=6"

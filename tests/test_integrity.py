@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from bench import checkpoints
+from bench.train import checkpoints
 from bench.api import ScheduleMeta, SegmenterMeta, hookimpl
-from bench.build import load_dataset
+from bench.plugin.build import load_dataset
 from bench.data.prepare import CacheWarning, cache_root, prepare
 from bench.errors import BenchError
-from bench.generators import obtain
-from bench.locks import run_lock
-from bench.plugins import get_host
-from bench.records import atomic_save
+from bench.gan.cache import obtain
+from bench.storage.locks import run_lock
+from bench.plugin.host import get_host
+from bench.storage.atomic import atomic_save
 from conftest import bench_cli, bench_main
 from test_plugins import env_with, make_distribution, plugins_json
 
@@ -249,7 +249,7 @@ def test_outputs_and_inputs_that_cannot_work_fail_before_anything_trains(tmp_pat
 def test_a_generators_cache_key_changes_with_its_source(tmp_path, bench_register):
     import importlib.util
 
-    from bench.generators import code_hash
+    from bench.gan.cache import code_hash
 
     module = tmp_path / "versioned_gan.py"
     module.write_text("from bench_plugins.dcgan import build_dcgan\n\ndef factory(**kw):\n    return build_dcgan(**kw)\n")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from bench.plugins import get_host
+from bench.plugin.host import get_host
 
 
 def loss(name):

@@ -5,10 +5,10 @@ import json
 import pytest
 from PIL import Image
 
-from bench.leaderboard import render
-from bench.plots import run_plots, training_curves
-from bench.scalability import equivalent_images
-from bench.scalability import render as render_scalability
+from bench.results.leaderboard import render
+from bench.results.plots import run_plots, training_curves
+from bench.results.scalability import equivalent_images
+from bench.results.scalability import render as render_scalability
 from conftest import bench_cli
 from test_stats import record
 

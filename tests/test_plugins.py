@@ -42,7 +42,7 @@ def test_builtins_register_through_entry_points():
 
 
 GOOD = """
-    from bench.hookspecs import hookimpl
+    from bench.plugin.hookspecs import hookimpl
     @hookimpl
     def bench_register_losses(register):
         register("l1demo", lambda: (lambda logits, target: (logits.sigmoid() - target).abs().mean()),
@@ -117,7 +117,7 @@ def test_allow_list_limits_what_loads(tmp_path):
 def test_plugin_can_add_a_command(tmp_path):
     source = """
     import click
-    from bench.hookspecs import hookimpl
+    from bench.plugin.hookspecs import hookimpl
     @hookimpl
     def bench_register_commands(cli):
         @cli.command()
@@ -130,7 +130,7 @@ def test_plugin_can_add_a_command(tmp_path):
 
 def test_a_factory_that_raises_fails_the_run_naming_the_plugin(tmp_path):
     source = """
-    from bench.hookspecs import hookimpl
+    from bench.plugin.hookspecs import hookimpl
     def build(in_channels, **kw):
         raise RuntimeError("weights table corrupt")
     @hookimpl

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bench.postprocess import dual_threshold, lesion_centre
+from bench.scoring.postprocess import dual_threshold, lesion_centre
 
 
 def disc(shape, cy, cx, r, value):

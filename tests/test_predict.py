@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from bench.api import SegmenterMeta, hookimpl
-from bench.plugins import get_host
+from bench.plugin.host import get_host
 from conftest import bench_main
 from test_data import write_pairs
 
@@ -100,7 +100,7 @@ def exported_matches_predict(trained, fmt, tmp_path, run_model):
     """The exported file's probabilities on images at the run's size equal bench predict's within 1e-4."""
     from bench.data.images import read_image
     from bench.data.prepare import resize_image
-    from bench.predict import load_predictor, probabilities
+    from bench.apply.predict import load_predictor, probabilities
 
     data, runs, _ = trained
     out = tmp_path / f"model.{fmt}"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import checkpoints
+from bench.train import checkpoints
 from bench.errors import TrainingError
-from bench.hookspecs import hookimpl
+from bench.plugin.hookspecs import hookimpl
 from conftest import bench_cli
 from test_run import check_record, record_of
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.records import SCHEMA, results_schema
+from bench.results.records import SCHEMA, results_schema
 from conftest import bench_cli
 from test_data import write_pairs
 
@@ -116,9 +116,9 @@ def test_failed_run_records_nothing(tmp_path):
 
 
 def test_leaderboard_tables_from_records(tmp_path):
-    from bench.config import RunOptions
-    from bench.plugins import get_host
-    from bench.run import execute
+    from bench.config.run import RunOptions
+    from bench.plugin.host import get_host
+    from bench.train.run import execute
 
     out = tmp_path / "runs"
     tiny = {"epochs": 1, "synthetic_epochs": 1, "finetune_epochs": 1, "gan_epochs": 2}

@@ -6,10 +6,10 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from bench.evaluate import score_probabilities
-from bench.metrics import confusion, image_metrics, summarise
-from bench.plugins import get_host
-from bench.run import load_dataset
+from bench.scoring.evaluate import score_probabilities
+from bench.scoring.metrics import confusion, image_metrics, summarise
+from bench.plugin.host import get_host
+from bench.train.run import load_dataset
 
 
 def test_metrics_by_hand():

@@ -5,7 +5,7 @@ import torch
 
 from bench.data import channels
 from bench.errors import ConfigError, UnknownComponentError
-from bench.plugins import get_host
+from bench.plugin.host import get_host
 from conftest import bench_cli, bench_main
 from test_run import TINY, check_record, record_of
 

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from bench.leaderboard import render
-from bench.stats import Sample, compare, sample
+from bench.results.leaderboard import render
+from bench.results.stats import Sample, compare, sample
 from conftest import bench_main
 
 

@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from bench.data.images import JPEGMaskWarning
-from bench.integrity import array_digest, store_entry
+from bench.storage.paths import cache_root
+from bench.storage.integrity import array_digest, store_entry
 from bench.data.source import Split
 
 PREP_VERSION = 2
@@ -42,11 +43,6 @@ class Prepared:
             self.ids, self.images.to(device), self.masks.to(device), self.original_sizes,
             self.fingerprint, self.from_cache,
         )
-
-
-def cache_root() -> Path:
-    """``BENCH_CACHE_DIR``, or ``~/.cache/skinbench``."""
-    return Path(os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "skinbench")
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -13,7 +13,7 @@ def test_registered_through_the_entry_point(bench_host):
 
 def test_samples_are_deformed_real_pairs_with_binary_masks(bench_dataset):
     from bench.data.prepare import prepare
-    from bench.generators import to_gan_input
+    from bench.gan.cache import to_gan_input
 
     real = to_gan_input(prepare(bench_dataset.split("train"), (48, 64)), torch.device("cpu"))
     gen = ElasticGenerator((48, 64), alpha=0.05)

@@ -1,0 +1,4 @@
+"""Applying finished runs: ensembles of runs, prediction on new images, export to TorchScript and ONNX.
+
+May import every package below it, ``bench.train`` included (a run's model and checkpoints).
+"""

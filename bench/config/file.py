@@ -1,0 +1,96 @@
+"""Run configuration files: ``bench run --config FILE.toml`` and the ``config.toml`` written beside each run.
+
+A file holds the keys of a sweep grid's ``[run]`` table (any ``bench run`` option or profile setting), plus
+``seed``, either at the top level or in a ``[run]`` table. The ``config.toml`` of a finished run holds its
+resolved configuration (every setting, defaults filled in), so ``bench run --config RUN/config.toml``
+runs the same experiment again.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.config import profiles
+from bench.config.run import RunConfig, RunOptions
+from bench.errors import ConfigError
+from bench.config.options import cast_setting
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+FILE_NAME = "config.toml"
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The settings of a configuration file, keys normalised and values cast; errors name the file and key."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    if "run" in data:
+        if set(data) - {"run", "description"} or not isinstance(data["run"], dict):
+            raise ConfigError(f"--config {path}: expected the settings at the top level or in one [run] table; "
+                              f"found {', '.join(sorted(data))}")
+        data = data["run"]
+    data.pop("description", None)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "seed":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"--config {path}: seed must be a non-negative integer, got {value!r}")
+            out["seed"] = value
+            continue
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"--config {path}: {key} must be a single value, got {type(value).__name__}")
+        name, cast = cast_setting(key, value, f"--config {path}")
+        out[name] = cast
+    return out
+
+
+def without_defaults(settings: dict[str, Any], profile: str, seg_meta: Any) -> dict[str, Any]:
+    """``settings`` less the profile settings that equal what ``profile`` (and, for size and channels, the
+    segmenter) gives anyway: a run's own ``config.toml`` read back names the same run folder as the run."""
+    defaults = dict(profiles.PROFILES.get(profile, {}))
+    defaults["size"] = defaults.get("size") or seg_meta.size
+    defaults["channels"] = defaults.get("channels") or seg_meta.channels
+    return {k: v for k, v in settings.items() if k not in profiles.BY_NAME or k == "data" or v != defaults.get(k)}
+
+
+def resolved(config: RunConfig, opts: RunOptions) -> dict[str, Any]:
+    """Every setting of a run, as ``--config`` reads it back (values that are not set are left out)."""
+    values: dict[str, Any] = {
+        "gen": ",".join(config.gen) or "none", "seg": config.seg, "loss": config.loss, "schedule": config.schedule,
+        "profile": config.profile, "seed": config.seed, "test": config.test,
+        "subset": config.subset, "subset_seed": config.subset_seed if config.subset else None,
+        "exclude": config.exclude.file if config.exclude else None, "weights": opts.weights,
+        "fold": f"{config.fold[0]}/{config.fold[1]}" if config.fold else None,
+        "fold_seed": config.fold_seed if config.fold else None,
+        "device": opts.device, "cuda_graph": opts.cuda_graph, "bank_mb": opts.bank_mb,
+        "save_predictions": opts.save_predictions, "log": opts.log,
+    }
+    for field in profiles.FIELDS:
+        value = getattr(config, field.name)
+        values[field.name] = "x".join(map(str, value)) if isinstance(value, tuple) else value
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))  # a TOML basic string: JSON's escapes are TOML's
+
+
+def dumps(values: dict[str, Any], comment: str = "") -> str:
+    """A ``[run]`` table of scalars as TOML text."""
+    lines = [f"# {line}" for line in comment.splitlines()] + ["[run]"]
+    lines += [f"{key} = {_value(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,331 @@
+"""The run configuration: what the user asked (:class:`RunOptions`) resolved into one frozen, typed
+:class:`RunConfig`, and the identity that says which runs are the same experiment.
+
+A ``RunConfig`` holds parsed values only (sizes as tuples, parsed specs, every protocol number); runtime facts
+(device, image counts, parameter count, step settings, resume source) belong to the record's ``runtime``
+section. Its :meth:`RunConfig.as_record` is the record's ``run`` section and :func:`identity` hashes what
+changes what is trained or scored, seed excluded, so records are grouped by experiment, never by folder name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import bench
+from bench.config import profiles
+from bench.data.augment import AugmentConfig
+from bench.plugin.components import EPOCH_FIELDS, ScheduleMeta, SegmenterMeta
+from bench.data import channels
+from bench.data.spec import Spec, format_size, parse_size, parse_spec
+from bench.errors import ConfigError
+
+
+@dataclass
+class RunOptions:
+    """What the user asked for; ``None`` means "the profile's or the component's default".
+
+    ``overrides`` holds profile fields (:data:`bench.config.profiles.FIELDS`) given on the command line or a grid.
+    """
+
+    gen: str = "none"
+    seg: str = "unet"
+    loss: str | None = None
+    schedule: str | None = None
+    data: str | None = None
+    test: str | None = None
+    profile: str = "quick"
+    seed: int = 0
+    out: Path = Path("runs")
+    device: str = "auto"
+    save_predictions: bool = False
+    force: bool = False
+    resume: bool = False
+    cuda_graph: bool = False
+    bank_mb: int | None = None
+    log: str | None = None
+    subset: int | None = None
+    subset_seed: int = 0
+    exclude: str | None = None
+    weights: str | None = None
+    fold: str | None = None
+    fold_seed: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+#: ``RunOptions`` fields a grid or ``--set`` may give (the others are per invocation, not per run).
+GRID_RUN_OPTIONS = tuple(f.name for f in fields(RunOptions)
+                         if f.name not in {"seed", "out", "force", "resume", "overrides", "data"})
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """The ``--exclude`` list: the file it came from and the ids (sorted), with their hash."""
+
+    file: str
+    ids: tuple[str, ...]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256("\n".join(sorted(self.ids)).encode()).hexdigest()
+
+    def as_record(self) -> dict[str, Any]:
+        return {"file": self.file, "n_ids": len(self.ids), "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every value a run uses, parsed and checked, defaults filled in; nothing that is a runtime fact.
+
+    Profile fields are attributes (``config.epochs``); ``config["epochs"]`` works too, for schedules
+    written against the earlier dict.
+    """
+
+    gen: tuple[str, ...]
+    seg: str
+    seg_spec: Spec
+    loss: str
+    loss_default: str
+    schedule: str
+    schedule_uses: tuple[str, ...]
+    profile: str
+    seed: int
+    data: str
+    data_spec: Spec
+    test: str
+    test_spec: Spec
+    size: tuple[int, int]
+    channels: str
+    gan_size: tuple[int, int] | None
+    batch_size: int
+    lr: float
+    epochs: int
+    synthetic_epochs: int
+    finetune_epochs: int
+    gan_epochs: int | None
+    gan_batch_size: int | None
+    gan_lr: float | None
+    sample_steps: int | None
+    """DDIM steps for the run's iterative generators (``iterative``); ``None`` when it has none."""
+    width: float
+    threshold: float
+    eval_batch_size: int
+    curve_every: int = 1
+    """Epochs between two points of the training curve (and the last of each phase); not part of identity."""
+    augment: AugmentConfig = AugmentConfig()
+    optimizer: str = "adam"
+    protocol_version: int = bench.PROTOCOL_VERSION
+    weights: str | None = None
+    weights_sha256: str | None = None
+    subset: int | None = None
+    subset_seed: int | None = None
+    exclude: Exclusion | None = None
+    fold: tuple[int, int] | None = None
+    """``(k, n)``: train on the other ``n - 1`` folds of the training split, score fold ``k`` (1-based)."""
+    fold_seed: int | None = None
+    nproc: int = 1
+    overrides: tuple[tuple[str, Any], ...] = ()
+    iterative: tuple[str, ...] = ()
+    """The generators of ``gen`` that sample in ``sample_steps`` steps (their metadata says so)."""
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def as_record(self) -> dict[str, Any]:
+        """The record's ``run`` section: JSON values, the same keys records have always had."""
+        return {
+            "gen": list(self.gen), "seg": self.seg, "loss": self.loss, "loss_default": self.loss_default,
+            "schedule": self.schedule, "profile": self.profile, "seed": self.seed, "data": self.data,
+            "test": self.test, "size": format_size(self.size), "channels": self.channels,
+            "gan_size": format_size(self.gan_size) if self.gan_size else None,
+            "batch_size": self.batch_size, "lr": self.lr, "optimizer": self.optimizer, "epochs": self.epochs,
+            "synthetic_epochs": self.synthetic_epochs, "finetune_epochs": self.finetune_epochs,
+            "gan_epochs": self.gan_epochs, "gan_batch_size": self.gan_batch_size, "gan_lr": self.gan_lr,
+            **({"sample_steps": self.sample_steps} if self.sample_steps is not None else {}),
+            "width": self.width, "threshold": self.threshold, "eval_batch_size": self.eval_batch_size,
+            "curve_every": self.curve_every, "augment": self.augment.as_dict(), "protocol_version": self.protocol_version,
+            "weights": self.weights, "weights_sha256": self.weights_sha256,
+            "subset": self.subset, "subset_seed": self.subset_seed,
+            "exclude": self.exclude.as_record() if self.exclude else None,
+            **({"fold": f"{self.fold[0]}/{self.fold[1]}", "fold_seed": self.fold_seed} if self.fold else {}),
+            "nproc": self.nproc, "schedule_uses": list(self.schedule_uses),
+            "overrides": dict(self.overrides),
+            "data_name": self.data_spec.name, "test_name": self.test_spec.name,
+        }
+
+    def generator_config(self, name: str) -> dict[str, Any]:
+        """The values that shape generator ``name`` when this run trains it (its cache key's config)."""
+        return generator_config(name, self.gan_size, self.width, self.gan_lr, self.gan_epochs, self.gan_batch_size,
+                                self.sample_steps if name in self.iterative else None)
+
+
+def generator_config(name: str, size: tuple[int, int] | None, width: float, lr: float | None, epochs: int | None,
+                     batch_size: int | None, sample_steps: int | None = None) -> dict[str, Any]:
+    """The values that shape a trained generator and its samples (shared by runs and ``bench gan``);
+    ``sample_steps`` only for an iterative generator (GAN configurations stay as they always were)."""
+    config = {"name": name, "size": format_size(size) if size else None, "width": width, "lr": lr,
+              "epochs": epochs, "batch_size": batch_size}
+    if sample_steps is not None:
+        config["sample_steps"] = sample_steps
+    return config
+
+
+def iterative_generators(host: Any, gens: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``gens`` whose metadata says they sample in a chosen number of steps."""
+    return tuple(g for g in gens if getattr(host.registry.get("generators", g).meta, "iterative", False))
+
+
+def read_exclude(path: str) -> Exclusion:
+    """Image ids, one per line (blank lines and ``#`` comments ignored), from the ``--exclude`` file."""
+    file = Path(path).expanduser()
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--exclude {path}: cannot read it ({exc}); expected a text file of image ids") from None
+    ids = [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+    return Exclusion(str(file.resolve()), tuple(sorted(set(ids))))
+
+
+def parse_fold(text: str) -> tuple[int, int]:
+    """``K/N`` (``1 <= K <= N``, ``N >= 2``) -> ``(K, N)``; the error names ``--fold`` and the expected form."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--fold {text}: expected K/N, e.g. 1/5 (fold K of N, counted from 1)") from None
+    if n < 2 or not 1 <= k <= n:
+        raise ConfigError(f"--fold {text}: expected 1 <= K <= N and N >= 2, e.g. 1/5")
+    return k, n
+
+
+def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
+    """Resolve ``opts`` against the profile and the components' metadata; every error names its option."""
+    seg_spec = parse_spec(opts.seg, "--seg")
+    seg = host.registry.get("segmenters", seg_spec.name)
+    seg_meta: SegmenterMeta = seg.meta
+    text = opts.gen.strip()
+    gens = () if text.lower() == "none" else tuple(g.strip() for g in text.split(",") if g.strip())
+    if not gens and text.lower() != "none":
+        raise ConfigError("--gen: expected a generator name, a comma-separated list, or none")
+    for g in gens:
+        host.registry.get("generators", g)
+    schedule = opts.schedule or ("two-phase" if gens else "real-only")
+    sched_meta: ScheduleMeta = host.registry.get("schedules", schedule).meta
+    if sched_meta.needs_generator and not gens:
+        raise ConfigError(f"--schedule {schedule} needs a generator; pass --gen NAME, or use --schedule real-only")
+    if not sched_meta.needs_generator and gens:
+        raise ConfigError(f"--schedule {schedule} uses no generator; drop --gen or choose --schedule two-phase")
+    loss = opts.loss or seg_meta.loss
+    host.registry.get("losses", loss)
+    overrides = dict(opts.overrides)
+    if opts.data is not None:
+        overrides["data"] = opts.data
+    named = tuple(sorted((k, v) for k, v in opts.overrides.items() if v is not None and k != "data"))
+    prof = profiles.resolve(opts.profile, overrides)
+    size = parse_size(prof["size"] or seg_meta.size, "--size")
+    channel_set = prof["channels"] or seg_meta.channels
+    try:
+        channels.channel_count(channel_set)
+    except ConfigError as exc:
+        raise ConfigError(f"--channels: {str(exc).split(': ', 1)[-1]}") from None
+    if opts.seed < 0:
+        raise ConfigError(f"--seed: must be 0 or more, got {opts.seed}")
+    if opts.subset is not None and opts.subset < 1:
+        raise ConfigError(f"--subset: must be at least 1, got {opts.subset}")
+    weights_sha = weights = None
+    if opts.weights:
+        path = Path(opts.weights).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--weights {opts.weights}: file not found; expected a local weights file")
+        weights, weights_sha = str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
+    exclude = read_exclude(opts.exclude) if opts.exclude else None
+    data = prof["data"]
+    fold = parse_fold(opts.fold) if opts.fold else None
+    if fold and opts.test:
+        raise ConfigError(f"--fold {opts.fold} scores the held-out fold of the training data; drop --test {opts.test}")
+    if opts.fold_seed < 0:
+        raise ConfigError(f"--fold-seed: must be 0 or more, got {opts.fold_seed}")
+    test = opts.test or data
+    iterative = iterative_generators(host, gens)
+    return RunConfig(
+        gen=gens, seg=opts.seg, seg_spec=seg_spec, loss=loss, loss_default=seg_meta.loss, schedule=schedule,
+        schedule_uses=sched_meta.uses or EPOCH_FIELDS, profile=opts.profile, seed=opts.seed,
+        data=data, data_spec=parse_spec(data, "--data"), test=test, test_spec=parse_spec(test, "--test"),
+        size=size, channels=channel_set,
+        gan_size=parse_size(prof["gan_size"], "--gan-size") if gens else None,
+        batch_size=prof["batch_size"], lr=prof["lr"], epochs=prof["epochs"],
+        synthetic_epochs=prof["synthetic_epochs"], finetune_epochs=prof["finetune_epochs"],
+        gan_epochs=prof["gan_epochs"] if gens else None, gan_batch_size=prof["gan_batch_size"] if gens else None,
+        gan_lr=prof["gan_lr"] if gens else None, sample_steps=prof["sample_steps"] if iterative else None,
+        iterative=iterative, width=prof["width"], threshold=prof["threshold"],
+        eval_batch_size=prof["eval_batch_size"], curve_every=prof["curve_every"], weights=weights, weights_sha256=weights_sha,
+        subset=opts.subset, subset_seed=opts.subset_seed if opts.subset is not None else None,
+        exclude=exclude, fold=fold, fold_seed=opts.fold_seed if fold else None, nproc=nproc,
+        overrides=named,
+    )
+
+
+# --------------------------------------------------------------------------------------------- identity
+
+#: Record keys that never enter identity: the seed, names of things whose content is hashed instead, and
+#: values that change neither training nor scores.
+_NOT_IDENTITY = {"seed", "profile", "data", "test", "data_name", "test_name", "weights", "overrides",
+                 "loss_default", "schedule_uses"} | {f.name for f in profiles.FIELDS if not f.identity}
+_RUNTIME_KEYS = ("device", "train_split", "n_train", "test_split", "test_split_reason", "n_test",
+                 "seg_parameters", "step", "resumed_from")
+
+
+def settings(run: Mapping[str, Any], fingerprints: Mapping[str, Any] | None,
+             generator_ids: list[str] | None) -> dict[str, Any]:
+    """The flat settings an identity hashes, from a record's ``run`` section (new or old) and the content
+    hashes: train/test data fingerprints and each generator's seedless identity.
+
+    Epoch settings the schedule does not read are left out (a real-only run does not use ``finetune_epochs``).
+    """
+    uses = set(run.get("schedule_uses") or EPOCH_FIELDS)
+    out: dict[str, Any] = {}
+    for key, value in run.items():
+        if key in _NOT_IDENTITY or key in _RUNTIME_KEYS or key == "kind" or (key in EPOCH_FIELDS and key not in uses):
+            continue
+        if key == "gen":
+            value = "+".join(value) if value else "none"
+        elif key == "subset":
+            value = "all" if value is None else f"{value} (seed {run.get('subset_seed')})"
+        elif key == "exclude":
+            value = value["sha256"][:12] if value else "none"
+        elif key == "weights_sha256":
+            key, value = "weights", value[:12] if value else "none"
+        elif key == "augment":
+            value = json.dumps(value, sort_keys=True)
+        elif key == "fold":  # every fold of one split is the same experiment: the fold number is like a seed
+            key, value = "folds", f"{str(value).split('/')[1]} (seed {run.get('fold_seed')})"
+        if key not in ("subset_seed", "fold_seed"):
+            out[key] = value
+    out.setdefault("nproc", 1)
+    fingerprints = fingerprints or {}
+    out["train data"] = fingerprints.get("train")
+    out["test data"] = fingerprints.get("test")
+    for name, gid in zip(run.get("gen") or [], generator_ids or []):
+        out[f"{name} generator"] = gid
+    return out
+
+
+def digest(values: Mapping[str, Any]) -> str:
+    """A stable 16-hex-digit hash of JSON-able ``values``."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def identity(run: Mapping[str, Any], fingerprints: Mapping[str, Any] | None,
+             generator_ids: list[str] | None) -> dict[str, Any]:
+    """``{"hash": ..., "settings": {...}}``: runs with the same hash differ at most in their seed."""
+    flat = settings(run, fingerprints, generator_ids)
+    return {"hash": digest(flat), "settings": flat}
+
+
+def changed(before: Mapping[str, Any], now: Mapping[str, Any]) -> Iterator[str]:
+    """``key: before -> now`` for every setting that differs between two identities' settings."""
+    for key in sorted(set(before) | set(now)):
+        if before.get(key) != now.get(key):
+            yield f"{key}: {before.get(key)!r} -> {now.get(key)!r}"

@@ -1,0 +1,8 @@
+"""Plugins: the host that loads them, the catalog of the components they register, and the contracts.
+
+``host`` loads entry points and calls the hooks of ``hookspecs``; ``catalog`` holds the registered
+components (``get``, ``names``); ``components`` defines what a component is (metadata types, the
+``Generator`` and ``Phase`` contracts, the progress ``Reporter``); ``build`` calls factories with checks;
+``describe``/``listing`` show them; ``index`` reads the published plugin index (``registry/``). May import:
+``bench.errors``, ``bench.storage``, ``bench.data``.
+"""

@@ -1,0 +1,145 @@
+"""Building a run's components from names: the device, datasets, the segmenter, any registered factory."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.plugin.components import Phase
+from bench.data import channels
+from bench.data.source import Dataset, Split, SubsetSplit
+from bench.data.spec import parse_spec
+from bench.errors import BenchError, ConfigError
+from bench.plugin.catalog import Component, singular
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; a clear error for anything else."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ConfigError(f"--device: {name!r} is not a device; expected auto, cpu, cuda or cuda:N")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_dataset(host: Any, text: str, option: str) -> Dataset:
+    """The dataset a ``NAME[:ARG][?k=v]`` spec names (``option`` is the flag to blame in errors)."""
+    spec = parse_spec(text, option)
+    component = host.registry.get("datasets", spec.name)
+    dataset = build_component(component, spec.arg, **spec.options)
+    if not isinstance(dataset, Dataset):
+        raise BenchError(f"dataset {spec.name!r} from plugin {component.plugin!r}: its factory returned "
+                         f"{type(dataset).__name__}, not a bench.api.Dataset")
+    return dataset
+
+
+def build_segmenter(host: Any, seg: str, channel_set: str, width: float, weights: str | None = None) -> torch.nn.Module:
+    """The segmenter ``seg`` (``NAME[:ARG][?k=v]``) for ``channel_set`` inputs, freshly initialised."""
+    spec = parse_spec(seg, "--seg")
+    component = host.registry.get("segmenters", spec.name)
+    extra: dict[str, Any] = {"spec": spec.arg} if spec.arg is not None else {}
+    if weights:
+        extra["weights"] = weights
+    return build_component(component, in_channels=channels.channel_count(channel_set), width=width,
+                           **extra, **spec.options)
+
+
+def check_segmenter(host: Any, model: Any, seg: str, channel_set: str, size: tuple[int, int]) -> torch.nn.Module:
+    """Fail before any data work when the segmenter is not a module mapping ``(1, C, H, W)`` to logits
+    ``(1, 1, H, W)`` at the run's size (a U-Net at a size not divisible by 16, a wrong factory), naming it."""
+    component = host.registry.get("segmenters", parse_spec(seg, "--seg").name)
+    who = f"segmenter {component.name!r} from plugin {component.plugin!r}"
+    if not isinstance(model, torch.nn.Module):
+        raise BenchError(f"{who}: its factory returned {type(model).__name__}, not a torch.nn.Module")
+    shape = (1, channels.channel_count(channel_set), *size)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(shape))
+    except Exception as exc:
+        raise ConfigError(f"{who} cannot take --size {size[0]}x{size[1]} inputs ({type(exc).__name__}: {exc}); "
+                          "choose another --size") from None
+    finally:
+        model.train(was_training)
+    if not torch.is_tensor(out) or tuple(out.shape) != (1, 1, *size):
+        got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise BenchError(f"{who}: maps {shape} to {got}; a segmenter must return logits (B, 1, H, W)")
+    return model
+
+
+def build_loss_and_phases(host: Any, loss: str, schedule: str, config: Any) -> tuple[Any, list[Phase]]:
+    """The loss function and the schedule's phases, checked: a factory returning something else is an error
+    naming its plugin, before any data work."""
+    loss_component = host.registry.get("losses", loss)
+    loss_fn = build_component(loss_component)
+    if not callable(loss_fn):
+        raise BenchError(f"loss {loss!r} from plugin {loss_component.plugin!r}: its factory returned "
+                         f"{type(loss_fn).__name__}, not a function loss(logits, target)")
+    sched = host.registry.get("schedules", schedule)
+    phases = build_component(sched, config)
+    if not isinstance(phases, list) or not phases or not all(
+            isinstance(p, Phase) and isinstance(p.epochs, int) and p.epochs >= 0 for p in phases):
+        raise BenchError(f"schedule {schedule!r} from plugin {sched.plugin!r}: its factory must return a non-empty "
+                         f"list of bench.api.Phase with epochs >= 0, got {phases!r:.120}")
+    return loss_fn, phases
+
+
+def build_component(component: Component, *args: Any, **kwargs: Any) -> Any:
+    """Call a component's factory; a factory that raises fails the run naming the plugin."""
+    try:
+        return component.factory(*args, **kwargs)
+    except BenchError:
+        raise
+    except Exception as exc:
+        raise BenchError(
+            f"{singular(component.kind)} {component.name!r} from plugin {component.plugin!r} failed to build: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def fold_splits(split: Split, fold: tuple[int, int], seed: int) -> tuple[Split, Split]:
+    """``(train, held out)``: the pairs of ``split`` shuffled by ``seed`` and dealt into ``n`` folds of sizes
+    differing by at most one; fold ``k`` (1-based) is held out. The same ``seed`` gives the same folds."""
+    k, n = fold
+    if len(split) < n:
+        raise ConfigError(f"--fold {k}/{n}: the training split has only {len(split)} pairs, fewer than {n} folds")
+    order = np.random.default_rng(seed).permutation(len(split))
+    held = sorted(int(i) for i in np.array_split(order, n)[k - 1])
+    rest = sorted(set(range(len(split))) - set(held))
+    label = f"fold:{k}/{n}:{seed}"
+    return SubsetSplit(split, rest, f"{label}:train"), SubsetSplit(split, held, f"{label}:held-out")
+
+
+def select_training(split: Split, exclude: Any, subset: int | None, subset_seed: int | None) -> Split:
+    """Apply ``--exclude`` (drop listed ids) then ``--subset`` (a seeded random subset) to the training split."""
+    if exclude:
+        ids = split.ids()
+        unknown = sorted(set(exclude.ids) - set(ids))
+        if unknown:
+            raise ConfigError(f"--exclude {exclude.file}: id {unknown[0]!r} is not in the training split"
+                              + (f" (nor {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+        drop = set(exclude.ids)
+        keep = [i for i, image in enumerate(ids) if image not in drop]
+        if not keep:
+            raise ConfigError(f"--exclude {exclude.file}: removes every training pair; nothing is left to train on")
+        split = SubsetSplit(split, keep, f"exclude:{exclude.sha256}")
+    if subset is not None:
+        if subset > len(split):
+            raise ConfigError(f"--subset {subset}: the training split has only {len(split)} pairs")
+        rng = np.random.default_rng(subset_seed)
+        chosen = sorted(int(i) for i in rng.choice(len(split), size=subset, replace=False))
+        split = SubsetSplit(split, chosen, f"subset:{subset}:{subset_seed}")
+    return split

@@ -1,0 +1,236 @@
+"""``bench claims``: a verdict on each claim of Pollastri et al. from run records.
+
+Every claim is a direction (``a`` above or below ``b``) between two leaderboard cells of the same table.
+The verdict comes from the seed x image interval of :mod:`bench.results.stats`: *supported* when it excludes zero on
+the claimed side, *contradicted* when it excludes zero on the other side, *not resolvable with this many
+seeds* when it holds zero (or a side has a single seed), *not run* when a cell has no records.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bench.results import paper
+from bench.results.leaderboard import BASELINE, MATCHED, md, row_label, seeds_text, strategy, group_tables
+from bench.results.scalability import equivalent_images
+from bench.results.stats import Comparison, compare, sample
+
+SUPPORTED, CONTRADICTED, UNRESOLVED, NOT_RUN = ("supported", "contradicted", "not resolvable with this many seeds",
+                                                "not run")
+GANS = (paper.DCGAN, paper.LAPGAN, paper.BOTH)
+ELLIPSES = "ellipses"
+"""The shape-prior control strategy (two-phase with the ``ellipses`` generator)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim, what the paper reports, what the records measure and the verdict."""
+
+    claim: str
+    paper: str
+    measured: str
+    interval: str
+    seeds: str
+    verdict: str
+
+
+Cells = dict[tuple[str, str], list[dict[str, Any]]]
+
+
+def cells_of(records: list[dict[str, Any]]) -> Cells:
+    """``(row, strategy) -> records`` of single models trained on the whole training set."""
+    cells: Cells = defaultdict(list)
+    for record in records:
+        run = record["run"]
+        if run.get("kind") == "ensemble" or run.get("subset") is not None:
+            continue
+        cells[(row_label(run), strategy(run))].append(record)
+    return cells
+
+
+def _identities(records: list[dict[str, Any]]) -> int:
+    return len({r["identity"]["hash"] for r in records})
+
+
+def _verdict(result: Comparison | None, direction: int, why_missing: str = "") -> tuple[str, str, str, str]:
+    """``(measured, interval, seeds, verdict)`` of the claim ``sign(a - b) == direction``."""
+    if result is None:
+        return "–", "–", "–", NOT_RUN + (f" ({why_missing})" if why_missing else "")
+    seeds = seeds_text(result)
+    interval = result.interval
+    if interval is None:
+        return f"{result.mean:+.4f}", "none (one seed)", seeds, UNRESOLVED
+    text = f"[{interval[0]:+.4f}, {interval[1]:+.4f}]"
+    if (interval[0] > 0 and direction > 0) or (interval[1] < 0 and direction < 0):
+        verdict = SUPPORTED
+    elif interval[0] > 0 or interval[1] < 0:
+        verdict = CONTRADICTED
+    else:
+        verdict = UNRESOLVED
+    return f"{result.mean:+.4f}", text, seeds, verdict
+
+
+class _Table:
+    """The cells of one table and the comparisons between them."""
+
+    def __init__(self, records: list[dict[str, Any]], metric: str) -> None:
+        self.cells = cells_of(records)
+        self.metric = metric
+        self._samples: dict[tuple[str, str], Any] = {}
+
+    def compare(self, a: tuple[str, str], b: tuple[str, str]) -> tuple[Comparison | None, str]:
+        """``a - b``, or ``None`` with the reason (a cell not run, or holding several experiments)."""
+        for cell in (a, b):
+            if cell not in self.cells:
+                return None, f"no {cell[0]} {cell[1]} runs"
+            if _identities(self.cells[cell]) > 1:
+                return None, f"{cell[0]} {cell[1]} holds {_identities(self.cells[cell])} different experiments; " \
+                             "see `bench leaderboard`"
+        for cell in (a, b):
+            if cell not in self._samples:
+                self._samples[cell] = sample(self.cells[cell], self.metric)
+        return compare(self._samples[a], self._samples[b]), ""
+
+    def rows(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(row label, a run of that row)`` for every row, sorted."""
+        seen: dict[str, dict[str, Any]] = {}
+        for (row, _), records in self.cells.items():
+            seen.setdefault(row, records[0]["run"])
+        return sorted(seen.items())
+
+
+def _claim(table: _Table, text: str, paper_text: str, a: tuple[str, str], b: tuple[str, str],
+           direction: int) -> Verdict:
+    result, why = table.compare(a, b)
+    return Verdict(text, paper_text, *_verdict(result, direction, why))
+
+
+def _paper_rows(table: _Table) -> list[tuple[str, dict[str, float]]]:
+    """The table's rows the paper reports, with the paper's numbers."""
+    out = []
+    for row, run in table.rows():
+        numbers = paper.table(run["seg"], run["loss"])
+        if numbers is not None and row == row_label(run) and len(numbers) > 1:
+            out.append((row, numbers))
+    return out
+
+
+def claims(records: list[dict[str, Any]], metric: str = "jaccard") -> dict[tuple, list[Verdict]]:
+    """Table key -> the verdict on every claim the paper makes for the rows those records have."""
+    tables = group_tables(records)
+    out: dict[tuple, list[Verdict]] = {}
+    for key, group in tables.items():
+        table = _Table(group, metric)
+        verdicts: list[Verdict] = []
+        for row, numbers in _paper_rows(table):
+            real = numbers[paper.REAL]
+            for gan in GANS:
+                gain = numbers[gan] - real
+                verb = "beats" if gain > 0 else "is below"
+                verdicts.append(_claim(table, f"{gan} two-phase {verb} real only for {row}", f"{gain:+.3f}",
+                                       (row, gan), (row, BASELINE), 1 if gain > 0 else -1))
+            for gan in GANS:
+                for control, name in ((MATCHED, "the compute-matched real-only control"),
+                                      (ELLIPSES, "the ellipses shape-prior control")):
+                    verdicts.append(_claim(table, f"{gan} two-phase beats {name} for {row}", "implied",
+                                           (row, gan), (row, control), 1))
+            best = max(GANS + (paper.REAL,), key=lambda s: numbers[s])
+            verdicts.append(_best(table, row, best, numbers))
+            single = max((paper.DCGAN, paper.LAPGAN), key=lambda s: numbers[s])
+            verdicts.append(_claim(table, f"both GANs alternating is below the better single GAN ({single}) for {row}",
+                                   f"{numbers[paper.BOTH] - numbers[single]:+.3f}", (row, paper.BOTH), (row, single),
+                                   -1))
+            for gan in GANS:
+                verdicts.append(_claim(table, f"mixing real and {gan} images in one phase costs about 0.02 for {row}",
+                                       f"{paper.MIXED_COST:+.3f} (average)", (row, f"{gan} (mixed)"), (row, gan), -1))
+        verdicts += _scalability(group, metric)
+        out[key] = verdicts
+    return out
+
+
+def _best(table: _Table, row: str, best: str, numbers: dict[str, float]) -> Verdict:
+    """``best`` above every other strategy of the row: supported when every comparison is, contradicted when
+    one is significantly the other way, otherwise unresolved; measured against the closest competitor."""
+    results = []
+    for other in (s for s in GANS + (paper.REAL,) if s != best):
+        result, why = table.compare((row, best), (row, other))
+        if result is None:
+            return Verdict(f"{best} is the best strategy for {row}", "best by "
+                           f"{numbers[best] - max(v for s, v in numbers.items() if s != best):+.3f}",
+                           "–", "–", "–", f"{NOT_RUN} ({why})")
+        results.append((other, result))
+    verdicts = [(other, result, _verdict(result, 1)) for other, result in results]
+    closest = min(verdicts, key=lambda v: v[1].mean)
+    if any(v[2][3] == CONTRADICTED for v in verdicts):
+        verdict = CONTRADICTED
+    elif all(v[2][3] == SUPPORTED for v in verdicts):
+        verdict = SUPPORTED
+    else:
+        verdict = UNRESOLVED
+    measured, interval, seeds, _ = closest[2]
+    margin = numbers[best] - max(v for s, v in numbers.items() if s != best)
+    return Verdict(f"{best} is the best strategy for {row}", f"best by {margin:+.3f}",
+                   f"{measured} over {closest[0]} (the closest)", interval, seeds, verdict)
+
+
+def _scalability(records: list[dict[str, Any]], metric: str) -> list[Verdict]:
+    """Section 5.3: at 500 real images, a GAN is worth 58% (DCGAN) or 138% (LAPGAN) more real images for
+    CDNN0. The verdict is on the GAN's gain at 500; the equivalent images are read off the real-only curve."""
+    seg = paper.SCALABILITY_SEG
+    by: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        run = record["run"]
+        if run.get("kind") != "ensemble" and run["seg"] == seg and row_label(run) == seg:
+            by[(strategy(run), int(record["runtime"]["n_train"]))].append(record)
+    real_curve = sorted((n, float(np.mean([r["summary"][metric] for r in rs])))
+                        for (s, n), rs in by.items() if s == BASELINE)
+    out = []
+    for gan, (size, share) in paper.SCALABILITY.items():
+        claim = f"{gan} two-phase at {size} real images is worth +{share:.0%} real images for {seg}"
+        gan_cell, real_cell = by.get((gan, size)), by.get((BASELINE, size))
+        if not gan_cell or not real_cell or len(real_curve) < 2:
+            missing = "runs at several training-set sizes (`bench scalability --run`)"
+            out.append(Verdict(claim, f"+{share:.0%}", "–", "–", "–", f"{NOT_RUN} ({missing})"))
+            continue
+        if _identities(gan_cell) > 1 or _identities(real_cell) > 1:
+            out.append(Verdict(claim, f"+{share:.0%}", "–", "–", "–",
+                               f"{NOT_RUN} (several experiments at {size} images; see `bench scalability`)"))
+            continue
+        result = compare(sample(gan_cell, metric), sample(real_cell, metric))
+        measured, interval, seeds, verdict = _verdict(result, 1)
+        n_eq, bound = equivalent_images(real_curve, float(np.mean([r["summary"][metric] for r in gan_cell])))
+        worth = f"{(n_eq - size) / size:+.0%} images" if n_eq is not None else \
+            f"{bound} the real-only curve's range"
+        out.append(Verdict(claim, f"+{share:.0%}", f"{measured} Jaccard, worth {worth}", interval, seeds, verdict))
+    return out
+
+
+def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
+    """Markdown: one table of verdicts per table of records."""
+    out = ["# Claims of Pollastri et al. against these records", "",
+           "Each claim compares two cells of one leaderboard table (same data, test split, profile, protocol). "
+           "The interval is the seed x image 95% interval of `bench leaderboard` (`docs/statistics.md`); "
+           f"verdicts: **{SUPPORTED}** (it excludes zero on the claimed side), **{CONTRADICTED}** (it excludes "
+           f"zero on the other side), **{UNRESOLVED}** (it holds zero, or a side has one seed), **{NOT_RUN}**. "
+           "Paper: the difference Tables 2 and 3 (or the text) report, on the 600 ISIC 2017 test images at the "
+           "paper's scale; the verdict is on the direction only, since other profiles change the scale.", ""]
+    verdicts = claims(records, metric)
+    if not verdicts:
+        return "\n".join(out + ["No finished runs found.", ""])
+    for key in sorted(verdicts, key=lambda k: tuple(str(x) for x in k)):
+        data, test, split, profile, version = key
+        rows = verdicts[key]
+        counts = {v: sum(1 for r in rows if r.verdict.startswith(v)) for v in (SUPPORTED, CONTRADICTED, UNRESOLVED,
+                                                                               NOT_RUN)}
+        out += [f"## {md(data)} (profile `{md(profile)}`, `{md(split)}` split of `{md(test)}`, protocol v{md(version)})",
+                "", ", ".join(f"{n} {v}" for v, n in counts.items()) + f" ({metric}).", "",
+                "| claim | paper | measured | 95% interval (seeds × images) | seeds | verdict |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        out += [f"| {md(v.claim)} | {md(v.paper)} | {md(v.measured)} | {v.interval} | {v.seeds} | {md(v.verdict)} |"
+                for v in rows]
+        out.append("")
+    return "\n".join(out)

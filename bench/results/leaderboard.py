@@ -1,0 +1,462 @@
+"""Markdown leaderboards from run records: rows segmenters, columns augmentation strategies (Table 2)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.results import paper
+from bench.config import profiles
+from bench.config.run import digest
+from bench.data.spec import parse_spec
+from bench.results.records import data_label, gen_label, normalise, safe_name
+from bench.results.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means
+
+BASELINE = "real only"
+MATCHED = "real only (matched steps)"
+"""The compute-matched control: real data for as many optimizer steps as the two-phase schedule takes."""
+BASELINES = (BASELINE, MATCHED)
+LABELLED = frozenset({"gen", "schedule", "seg", "loss", "strategy"})
+"""Settings the row and column labels already name; never repeated in a label's parentheses."""
+DERIVED = frozenset({"train data", "test data"})
+"""Content hashes: named in a label only when no setting explains why two runs differ."""
+
+
+def md(text: Any) -> str:
+    """``text`` safe inside a markdown table cell or heading: no pipe, newline or HTML can break or inject."""
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+            .replace("`", "'").replace("\r", " ").replace("\n", " "))
+
+
+def strategy(run: dict[str, Any]) -> str:
+    """Column label: ``real only`` for no generator, the generators, and the schedule when not default."""
+    if run.get("strategy"):
+        return run["strategy"]
+    if not run["gen"]:
+        return {"real-only": BASELINE, "real-only-matched": MATCHED}.get(run["schedule"],
+                                                                          f"none ({run['schedule']})")
+    label = gen_label(run["gen"])
+    return label if run["schedule"] == "two-phase" else f"{label} ({run['schedule']})"
+
+
+def row_label(run: dict[str, Any]) -> str:
+    """Row label: the segmenter, with its loss when it is not the segmenter's default."""
+    default = run.get("loss_default")
+    return run["seg"] if run["loss"] == default else f"{run['seg']} [{run['loss']}]"
+
+
+def axis(key: str) -> str:
+    """Where a differing setting is named: generator settings (and an ensemble's members, which set its
+    strategy) in the column, the rest in the row."""
+    if key in profiles.BY_NAME:
+        return profiles.BY_NAME[key].axis
+    return "column" if key.endswith(" generator") or key in ("members", "member seeds") else "row"
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "–"
+    text = str(value)
+    return text[:8] if len(text) >= 12 and all(c in "0123456789abcdef" for c in text) else text
+
+
+def _suffix(settings: dict[str, Any], keys: list[str]) -> str:
+    keys = [k for k in keys if k in settings]
+    return md(" (" + ", ".join(f"{k} {_show(settings[k])}" for k in keys) + ")") if keys else ""
+
+
+def _differing(records: list[dict[str, Any]], derived: bool) -> list[str]:
+    """Settings (in first-seen order) that take more than one value among the records that have them: the
+    configuration's (``derived=False``) or the content hashes (``derived=True``)."""
+    order: dict[str, None] = {}
+    values: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        for key, value in record["identity"]["settings"].items():
+            if key in LABELLED or (key in DERIVED) != derived:
+                continue
+            order.setdefault(key)
+            values[key].add(repr(value))
+    return [k for k in order if len(values[k]) > 1]
+
+
+def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, Any]], str],
+                    col_of: Callable[[dict[str, Any]], str], ignore: frozenset[str] = frozenset(),
+                    axis_of: Callable[[str], str] = axis) -> list[tuple[str, str]]:
+    """A ``(row, column)`` label per record such that records sharing a label share an identity (they may
+    differ only in their seed): labels that would pool different experiments name the differing settings.
+
+    Row settings must agree along a whole row (its cells are compared with each other); column settings
+    within a cell. ``ignore`` names settings that vary by design (the x axis of a curve).
+    """
+    base = [(row_of(r), col_of(r)) for r in records]
+    by_row: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_cell: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for record, (row, col) in zip(records, base):
+        by_row[row].append(record)
+        by_cell[(row, col)].append(record)
+    row_keys = {row: [k for k in _differing(rs, False) if k not in ignore and axis_of(k) == "row"]
+                for row, rs in by_row.items()}
+    col_keys: dict[str, list[str]] = defaultdict(list)
+    for (_, col), rs in by_cell.items():
+        for k in _differing(rs, False):
+            if k not in ignore and axis_of(k) == "column" and k not in col_keys[col]:
+                col_keys[col].append(k)
+
+    def label() -> list[tuple[str, str]]:
+        return [(row + _suffix(r["identity"]["settings"], row_keys[row]),
+                 col + _suffix(r["identity"]["settings"], col_keys[col])) for r, (row, col) in zip(records, base)]
+
+    labels = label()
+    clashes = _clashes(records, labels)
+    if clashes:  # same settings, other data or generator weights: name the content hashes too
+        for members in clashes.values():
+            row, col = base[members[0]]
+            for k in _differing([records[i] for i in members], True):
+                target = col_keys[col] if axis_of(k) == "column" else row_keys[row]
+                if k not in ignore and k not in target:
+                    target.append(k)
+        labels = label()
+        clashes = _clashes(records, labels)
+    return [(row + f" [{r['identity']['hash'][:8]}]" if (row, col) in clashes else row, col)
+            for r, (row, col) in zip(records, labels)]
+
+
+def _clashes(records: list[dict[str, Any]], labels: list[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
+    """Labels shared by records of more than one identity, with the indices of those records."""
+    cells: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, cell in enumerate(labels):
+        cells[cell].append(i)
+    return {cell: members for cell, members in cells.items()
+            if len({records[i]["identity"]["hash"] for i in members}) > 1}
+
+
+_SIDES = (("data", "train", "data_name"), ("test", "test", "test_name"))
+
+
+def group_tables(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    """Records (normalised) by table: same training data, test data and split, profile and protocol version.
+
+    Data is compared by content: specs whose splits have equal fingerprints (the same files at another path)
+    share a table, named by the spec most of its records use. A record without a fingerprint for a side (an
+    ensemble has no training fingerprint) takes the name its spec has among the others.
+    """
+    records = [normalise(r) for r in records]
+    votes: dict[tuple, Counter] = defaultdict(Counter)
+    for record in records:
+        fps = record.get("data_fingerprint") or {}
+        for side, fp, name in _SIDES:
+            if fps.get(fp):
+                votes[(side, record["run"].get(name), fps[fp])][record["run"][side]] += 1
+    canonical = {(side, spec): min(counter, key=lambda s: (-counter[s], s))
+                 for (side, _, _), counter in votes.items() for spec in counter}
+    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        run = record["run"]
+        data, test = (canonical.get((side, run[side]), run[side]) for side, _, _ in _SIDES)
+        tables[(data, test, record["runtime"].get("test_split"), run["profile"], run.get("protocol_version"))].append(
+            record)
+    return tables
+
+
+def _order(columns: set[str]) -> list[str]:
+    rest = sorted(c for c in columns if c not in BASELINES)
+    return [c for c in BASELINES if c in columns] + rest
+
+
+def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path | None = None,
+           links_from: Path | None = None, baselines: tuple[str, ...] = BASELINES) -> str:
+    """One markdown section per table key; each cell is mean ± std over seeds with n, then every strategy's
+    difference from each of ``baselines`` that the table has (column labels).
+
+    With ``plots`` (a folder), every row's Jaccard histogram and training curves are drawn there as PNGs
+    and linked from the distribution table, relative to ``links_from`` (the markdown file's folder).
+    """
+    tables = group_tables(records)
+    if not tables:
+        return "# skinbench leaderboard\n\nNo finished runs found.\n"
+    out = ["# skinbench leaderboard", ""]
+    for key in sorted(tables, key=lambda k: tuple(str(x) for x in k)):
+        data, test, split, profile, version = key
+        group = tables[key]
+        members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for cell, record in zip(distinct_labels(group, lambda r: md(row_label(r["run"])),
+                                                lambda r: md(strategy(r["run"]))), group):
+            members[cell].append(record)
+        cells = {cell: unit_means(records, metric) for cell, records in members.items()}
+        rows = sorted({r for r, _ in cells})
+        cols = _order({c for _, c in cells})
+        n_images = sorted({record["summary"]["n_images"] for record in group})
+        out += [
+            f"## {md(data)} (profile `{md(profile)}`, protocol v{md(version)})",
+            "",
+            *([f"The same data (equal fingerprints) also at: {', '.join(f'`{md(a)}`' for a in also)}.", ""]
+              if (also := sorted({r["run"]["data"] for r in group} - {data})) else []),
+            f"Mean per-image {metric.replace('_', ' ')} on the `{md(split)}` split of `{md(test)}` "
+            f"({', '.join(map(str, n_images))} images, each scored at its original resolution); "
+            "mean ± standard deviation over seeds, n = number of seeds"
+            + (" (a seed's folds together score every image once and count as one seed)." if any(
+                r["run"].get("fold") for r in group) else "."),
+            "",
+            "| segmenter | " + " | ".join(cols) + " |",
+            "| --- | " + " | ".join("---" for _ in cols) + " |",
+        ]
+        for row in rows:
+            line = [row]
+            for col in cols:
+                values = cells.get((row, col))
+                line.append(f"{_mean_sd(values)} (n={len(values)})" if values else "–")
+            out.append("| " + " | ".join(line) + " |")
+        out.append("")
+        samples = cell_samples(members, metric)  # once per table, shared by every baseline's comparison
+        for baseline in baselines:
+            out += _comparison(rows, cols, members, samples, metric, baseline)
+        figures = None
+        if plots is not None:
+            prefix = safe_name(f"{data_label(data, parse_spec(data).name)}-{profile}")
+            figures = {cell: _row_figures(cell, records_of, plots / prefix, links_from or plots.parent)
+                       for cell, records_of in members.items()}
+        out += _distribution(rows, cols, members, figures)
+    return "\n".join(out)
+
+
+def cell_samples(members: dict[tuple[str, str], list[dict[str, Any]]], metric: str) -> dict[tuple[str, str], Sample]:
+    """Each cell's seed x image score matrix."""
+    return {cell: sample(records, metric) for cell, records in members.items()}
+
+
+def seeds_text(result: Comparison) -> str:
+    """How many seeds each side had, and whether the difference was paired by seed."""
+    if result.seeds_a == result.seeds_b == 1:
+        return "1"
+    if result.paired:
+        return f"{result.seeds_a} paired"
+    return f"{result.seeds_a} vs {result.seeds_b}"
+
+
+def interval_text(result: Comparison) -> str:
+    """The seed x image interval with its mark, or why there is none."""
+    interval = result.interval
+    if interval is None:
+        return "none: one seed" + ("" if result.seeds_a == result.seeds_b == 1 else " on a side")
+    return f"[{interval[0]:+.4f}, {interval[1]:+.4f}]{' *' if result.significant else ''}"
+
+
+def _seeds_for(result: Comparison, effect: float | None) -> str:
+    if effect is None:
+        return "–"
+    if not result.has_seed_interval:
+        return "? (one seed)"
+    if effect == 0:
+        return "– (no gain)"
+    needed = result.seeds_needed(effect)
+    if needed is not None:
+        return str(needed)
+    limit = result.image_mde()
+    return f"> {MAX_SEEDS}" + (f" (the test images alone allow {limit:.4f})" if limit >= abs(effect) else "")
+
+
+def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[tuple[str, str], Sample],
+                metric: str, baseline: str) -> list[str]:
+    """Each strategy minus the same segmenter's ``baseline``: the seed x image interval, the image-only one,
+    the minimum detectable effect and the seeds the paper's gain for that row would need."""
+    others = [c for c in cols if c != baseline]
+    if baseline not in cols:
+        return [f"No `{md(baseline)}` column in this table to compare with (it has: "
+                f"{', '.join(f'`{c}`' for c in cols)}).", ""] if baseline not in BASELINES else []
+    if not others:
+        return []
+    lines = [
+        f"Difference from `{baseline}` (same segmenter, same test images), mean per-image {metric}: the 95% "
+        "interval counts both seed-to-seed and test-image variance (paired by seed when both sides ran the same "
+        "seeds; Student t on seeds − 1 degrees of freedom; `*` marks one that excludes zero; "
+        "`docs/statistics.md`). Image-only: the older 95% bootstrap interval over test images "
+        f"({BOOTSTRAP_SAMPLES} resamples, each image averaged over seeds first), which ignores seed noise and "
+        "is shown for reference only. MDE: the smallest difference these seeds and images detect with 80% power. "
+        "Paper: the gain Tables 2 and 3 report for the row (on the 600 ISIC 2017 test images), and the seeds "
+        "per side that would detect it with 80% power at this row's noise.",
+        "",
+        "| segmenter | strategy | difference | 95% interval (seeds × images) | image-only interval | seeds | "
+        "MDE (80%) | paper gain | seeds for paper gain |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        if (row, baseline) not in members:
+            continue
+        base_run = members[(row, baseline)][0]["run"]
+        for col in others:
+            if (row, col) not in members:
+                continue
+            result = compare(samples[(row, col)], samples[(row, baseline)])
+            if result is None:
+                lines.append(f"| {row} | {col} | – (no common test image) | – | – | – | – | – | – |")
+                continue
+            effect = paper.gain(members[(row, col)][0]["run"], base_run)
+            mde = result.mde()
+            lines.append(
+                f"| {row} | {col} | {result.mean:+.4f} | {interval_text(result)} | "
+                f"[{result.image_low:+.4f}, {result.image_high:+.4f}]{' *' if result.image_significant else ''} | "
+                f"{seeds_text(result)} | {'–' if mde is None else f'{mde:.4f}'} | "
+                f"{'–' if effect is None else f'{effect:+.3f}'} | {_seeds_for(result, effect)} |")
+    return lines + [""]
+
+
+def _row_figures(cell: tuple[str, str], records: list[dict[str, Any]], folder: Path, links_from: Path) -> str:
+    """Draw a row's pooled Jaccard histogram and seed-averaged training curves; markdown links to them."""
+    import os
+
+    from bench.results.plots import jaccard_histogram, training_curves
+
+    row, col = cell
+    stem = safe_name(f"{row}-{col}")
+    title = f"{row} · {col} · {len(records)} seed{'s' if len(records) > 1 else ''}"
+    links = []
+    hist = jaccard_histogram([r["jaccard"] for rec in records for r in rec["per_image"]], title,
+                             folder / f"{stem}-histogram.png")
+    links.append(f"[histogram]({Path(os.path.relpath(hist, links_from)).as_posix()})")
+    curves = training_curves([rec.get("history", []) for rec in records], f"{row} · {col}",
+                             folder / f"{stem}-curves.png")
+    if curves:
+        links.append(f"[curves]({Path(os.path.relpath(curves, links_from)).as_posix()})")
+    return " · ".join(links)
+
+
+def _distribution(rows: list[str], cols: list[str], members: dict, figures: dict | None = None) -> list[str]:
+    """Fig. 7 for every row: the per-image Jaccard histogram (seeds pooled) and the counts below 0.6 and 0.7."""
+    lines = [
+        "Per-image Jaccard distribution (Fig. 7), all seeds pooled: images below 0.6 and 0.7, and the counts "
+        "in the bins [0, 0.1), ..., [0.9, 1.0]"
+        + ("; the plots are the pooled histogram and the training curves (Fig. 5) averaged over seeds." if figures
+           else "."),
+        "",
+        "| segmenter | strategy | images | below 0.6 | below 0.7 | histogram |" + (" plots |" if figures else ""),
+        "| --- | --- | --- | --- | --- | --- |" + (" --- |" if figures else ""),
+    ]
+    for row in rows:
+        for col in cols:
+            if (row, col) not in members:
+                continue
+            records = members[(row, col)]
+            counts = np.sum([r["histogram"]["counts"] for r in records], axis=0)
+            lines.append(
+                f"| {row} | {col} | {sum(r['summary']['n_images'] for r in records)} | "
+                f"{sum(r['summary']['below_0.6'] for r in records)} | {sum(r['summary']['below_0.7'] for r in records)} | "
+                f"{' '.join(str(int(c)) for c in counts)} |"
+                + (f" {figures[(row, col)]} |" if figures else "")
+            )
+    return lines + [""]
+
+
+def _mean_sd(values: list[float]) -> str:
+    if not values:
+        return "–"
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{np.mean(values):.4f} ± {sd:.4f}"
+
+
+def _quality_setting(record: dict[str, Any]) -> dict[str, str]:
+    """What a generator-quality record measured, besides its seed: rows pool seeds of equal settings only."""
+    run, metrics = record["run"], record["metrics"]
+    config = record["generator"].get("config") or {}
+    # the generator's seedless identity (its code included); older records name the commit they were made at
+    made = record["generator"].get("identity") or f"code at {str((record.get('env') or {}).get('git'))[:7]}"
+    setting = {"generator": str(record["generator"]["name"]), "generator identity": made,
+               "gan size": str(run.get("gan_size"))}
+    setting.update({k.replace("_", " "): str(v) for k, v in sorted((run.get("overrides") or {}).items())})
+    if config.get("sample_steps") is not None:
+        setting["sample steps"] = str(config["sample_steps"])
+    setting["N"] = str(metrics["n_samples"])
+    if "mask_coherence" in metrics:  # a reference run's seedless identity: each seed may use its own seed's run
+        ref = metrics["mask_coherence"]
+        # older records name only the reference's folder: without its seed_<k> it names the same experiment
+        setting["coherence reference"] = str(ref.get("reference_identity")
+                                             or re.sub(r"[/\\]seed_\d+[/\\]?$", "", str(ref["reference_run"])))
+    if "features" in metrics:
+        f = metrics["features"]
+        setting["features"] = f"{f.get('extractor_key') or f['extractor']}; N {f['n_real']} real, {f['n_fake']} generated"
+    return setting
+
+
+def _labels(settings: dict[tuple, dict[str, str]]) -> dict[tuple, str]:
+    """Row labels: the generator's name and the settings that vary among its rows; rows that these do not
+    tell apart (another commit's code, another reference) also get a hash of their whole setting."""
+    hidden = ("generator", "generator identity", "features", "coherence reference")
+    labels = {}
+    for key, setting in settings.items():
+        mine = [s for s in settings.values() if s["generator"] == setting["generator"]]
+        extra = [f"{k} {v}" for k, v in setting.items() if k not in hidden and len({s.get(k) for s in mine}) > 1]
+        labels[key] = md(setting["generator"]) + (f" ({', '.join(md(e) for e in extra)})" if extra else "")
+    counts = Counter(labels.values())
+    return {key: f"{label} [{digest(settings[key])[:8]}]" if counts[label] > 1 else label
+            for key, label in labels.items()}
+
+
+def render_quality(records: list[dict[str, Any]]) -> str:
+    """One table per (data, profile): each generator's feature-space metrics (FID, KID, precision, recall,
+    density, coverage), coherence, diversity and checkerboard, real data beside. A row pools the seeds of one
+    setting only; feature spaces are numbered and named under the table (their numbers are not comparable)."""
+    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        tables[(record["run"]["data"], record["run"]["profile"])].append(record)
+    out: list[str] = []
+    for (data, profile), group in sorted(tables.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        by_seed: dict[tuple, dict[Any, dict[str, Any]]] = defaultdict(dict)
+        settings: dict[tuple, dict[str, str]] = {}
+        for record in group:
+            setting = _quality_setting(record)
+            key = tuple(sorted(setting.items()))
+            by_seed[key][record["run"].get("seed")] = record["metrics"]  # one measurement per seed counts once
+            settings[key] = setting
+        rows = {key: list(seeds.values()) for key, seeds in by_seed.items()}
+        labels = _labels(settings)
+        spaces = sorted({s["features"] for s in settings.values() if "features" in s})
+        references = sorted({s["coherence reference"] for s in settings.values() if "coherence reference" in s})
+        out += [
+            f"## Generator quality: {md(data)} (profile `{md(profile)}`)",
+            "",
+            "FID, KID (x 1000; s.e.: its standard deviation over 100 subsets), precision, recall, density and "
+            "coverage (k = 5) in the feature space the column [F] names below: not comparable with published "
+            "Inception FIDs, nor across feature spaces. Mask coherence: mean Jaccard between each sample's mask and "
+            "a real-data-trained segmenter's prediction on the sample (higher is better). Diversity: mean pairwise "
+            "SSIM of the samples (lower is more diverse). Checkerboard: share of spectral energy on the Nyquist row "
+            "and column (stride-2 artefacts). Mean ± standard deviation over seeds; N = samples per seed for "
+            "coherence, diversity and checkerboard.",
+            "",
+            "| generator | FID | KID x 1000 | KID s.e. x 1000 | precision | recall | density | coverage | [F] "
+            "| mask coherence | diversity (SSIM) | checkerboard | N | seeds |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        real: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+        for key in sorted(rows, key=lambda k: labels[k]):
+            ms, setting = rows[key], settings[key]
+            feats = [m["features"] for m in ms if "features" in m]
+            space = f"F{spaces.index(setting['features']) + 1}" if "features" in setting else "–"
+            coherence = [m["mask_coherence"]["value"] for m in ms if "mask_coherence" in m]
+            out.append(
+                f"| {labels[key]} | {_mean_sd([f['fid'] for f in feats])} | "
+                f"{_mean_sd([1000 * f['kid']['value'] for f in feats])} | "
+                f"{_mean_only([1000 * f['kid']['std'] for f in feats])} | "
+                + " | ".join(_mean_sd([f[k] for f in feats]) for k in ("precision", "recall", "density", "coverage"))
+                + f" | {space} | {_mean_sd(coherence)} | {_mean_sd([m['diversity_ssim']['value'] for m in ms])} | "
+                f"{_mean_sd([m['checkerboard']['value'] for m in ms])} | {setting['N']} | {len(ms)} |"
+            )
+            real[setting["N"]][0].extend(m["diversity_ssim"]["real"] for m in ms)
+            real[setting["N"]][1].extend(m["checkerboard"]["real"] for m in ms)
+        for n, (div, cb) in sorted(real.items(), key=lambda kv: int(kv[0])):  # each N has its own real images
+            out.append(f"| real training images | – | – | – | – | – | – | – | – | – | {np.mean(div):.4f} | "
+                       f"{np.mean(cb):.4f} | {n} | – |")
+        out.append("")
+        for i, space in enumerate(spaces):
+            described = sorted({m["features"]["extractor"] for k, st in settings.items()
+                                if st.get("features") == space for m in rows[k]})
+            out.append(f"- [F{i + 1}] {md(space)}: " + "; ".join(md(n) for n in described))
+        out += [f"- mask coherence judged by the segmenter of reference {md(ref)}" for ref in references]
+        out.append("")
+    return "\n".join(out)
+
+
+def _mean_only(values: list[float]) -> str:
+    return f"{np.mean(values):.4f}" if values else "–"

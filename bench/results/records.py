@@ -1,0 +1,325 @@
+"""Records and run folders: building records, the folder layout of runs, ensembles and generator-quality
+records, loading finished runs, reading every record under a folder (older records included), atomic writes.
+
+A record (``results.json``) has these sections: ``run`` (the :class:`bench.config.run.RunConfig`), ``identity``
+(the hash of what makes it one experiment, and the settings hashed), ``runtime`` (facts of this execution),
+``summary``/``per_image``/``histogram`` (scores), ``history``, ``generators``, ``env``, ``plugins``,
+``data_fingerprint`` and ``timings``. Its JSON schema is ``bench/schemas/results.schema.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import bench
+from bench.config import profiles
+from bench.config.run import _RUNTIME_KEYS, RunConfig, digest, identity
+from bench.errors import BenchError, ConfigError
+
+SCHEMA = 2
+"""Record format version: 1 kept runtime facts in ``run`` and had no ``identity``; 2 has both sections."""
+RESULTS = "results.json"
+QUALITY = "quality.json"
+
+
+# ------------------------------------------------------------------------------------------ writing
+
+
+# ------------------------------------------------------------------------------------------ layout
+
+
+def gen_label(generators: list[str] | tuple[str, ...]) -> str:
+    """Folder and leaderboard label of a generator list: ``none``, ``dcgan``, ``dcgan+lapgan``."""
+    return "+".join(generators) if generators else "none"
+
+
+def data_label(spec: str, name: str) -> str:
+    """``fixture`` for a bare name; ``isic2017-<hash of the full spec>`` when it has a root or options."""
+    return name if spec == name else f"{name}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
+
+
+def safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.+" else "-" for c in text)
+
+
+def data_folder(data: str, data_name: str, test: str, test_name: str) -> str:
+    """``<data>[-on-<test>]``: the first level of the runs folder."""
+    label = data_label(data, data_name)
+    if test != data:
+        label += "-on-" + data_label(test, test_name)
+    return safe_name(label)
+
+
+MAX_LEAF = 200
+"""Longest run folder name; longer ones (many overrides) end in a hash of the whole name."""
+
+
+def run_dir(out: Path, config: RunConfig) -> Path:
+    """``OUT/<data>[-on-<test>]/<profile>/<gen>__<seg>__<schedule>__<loss>[__<overrides>...]/seed_<k>``.
+
+    Readable, not authoritative: two runs are the same experiment when their identities match.
+    """
+    parts = [gen_label(config.gen), config.seg, config.schedule, config.loss]
+    named = [(k, v) for k, v in config.overrides if k not in profiles.BY_NAME or profiles.BY_NAME[k].identity]
+    if named:  # settings outside identity (eval batch, curve) name no folder: the same run is found again
+        parts.append("_".join(f"{k}-{v}" for k, v in named))
+    if config.subset is not None:
+        parts.append(f"subset-{config.subset}-seed-{config.subset_seed}")
+    if config.exclude:
+        parts.append(f"exclude-{config.exclude.sha256[:8]}")
+    if config.fold:
+        parts.append(f"fold-{config.fold[0]}-of-{config.fold[1]}-seed-{config.fold_seed}")
+    if config.weights_sha256:
+        parts.append(f"weights-{config.weights_sha256[:8]}")
+    if config.nproc > 1:
+        parts.append(f"nproc-{config.nproc}")
+    leaf = "__".join(safe_name(x) for x in parts)
+    if len(leaf) > MAX_LEAF:  # file systems refuse names over 255 bytes: keep the start readable, hash the rest
+        leaf = f"{leaf[:MAX_LEAF - 17]}-{hashlib.sha256(leaf.encode()).hexdigest()[:16]}"
+    top = data_folder(config.data, config.data_spec.name, config.test, config.test_spec.name)
+    return out / top / safe_name(config.profile) / leaf / f"seed_{config.seed}"
+
+
+def ensemble_dir(out: Path, data: str, profile: str, segs: list[str], strategy: str, key: str,
+                 seed: int | None) -> Path:
+    """``OUT/<data>/<profile>/ensemble__<segs>__<strategy>__<members' key>/seed_<k|mixed>``."""
+    return out / safe_name(data) / safe_name(profile) / \
+        f"ensemble__{safe_name('+'.join(segs))}__{safe_name(strategy)}__{key}" / \
+        f"seed_{seed if seed is not None else 'mixed'}"
+
+
+def quality_path(out: Path, data: str, data_name: str, profile: str, gen: str, overrides: dict[str, Any],
+                 seed: int) -> Path:
+    """``OUT/<data>/<profile>/gan-<gen>[__<overrides>]/seed_<k>/quality.json``."""
+    leaf = "__".join(safe_name(x) for x in [f"gan-{gen}"] + (
+        ["_".join(f"{k}-{v}" for k, v in overrides.items())] if overrides else []))
+    return out / safe_name(data_label(data, data_name)) / safe_name(profile) / leaf / f"seed_{seed}" / QUALITY
+
+
+# ------------------------------------------------------------------------------------------ building
+
+
+def git_hash() -> str | None:
+    """The commit of the checkout this package runs from, ``+dirty`` when tracked files differ from it; ``None``
+    for an installed copy (a git repository around an installed copy, say a home folder, is not its source)."""
+    package = Path(__file__).resolve().parent.parent  # bench/, two levels up from bench/results/records.py
+
+    def git(*args: str) -> str | None:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=package, check=False)
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    try:
+        top = git("rev-parse", "--show-toplevel")
+        if not top or Path(top).resolve() != package.parent:
+            return None
+        head = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return None if not head else head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Versions, git hash and device of this run (``env.json``)."""
+    import numpy
+
+    env = {
+        "skinbench": bench.__version__,
+        "protocol_version": bench.PROTOCOL_VERSION,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": str(device),
+        "git": git_hash(),
+    }
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+def plugin_versions(host: Any) -> dict[str, dict[str, str | None]]:
+    """Every loaded plugin's distribution and version, for the record."""
+    return {p.name: {"distribution": p.distribution, "version": p.version} for p in host.plugins.values()}
+
+
+def run_record(config: RunConfig, ident: dict[str, Any], runtime: dict[str, Any], scores: Scores,
+               history: list[dict[str, Any]], generators: list[dict[str, Any]], env: dict[str, Any],
+               plugins: dict[str, Any], fingerprints: dict[str, str], timings: dict[str, float]) -> dict[str, Any]:
+    """The ``results.json`` of a finished run."""
+    return {
+        "schema": SCHEMA, "kind": "run", "status": "finished", "identity": ident, "run": config.as_record(),
+        "runtime": runtime, "summary": scores.summary, "histogram": scores.histogram, "per_image": scores.per_image,
+        "history": history, "generators": generators, "env": env, "plugins": plugins,
+        "data_fingerprint": fingerprints, "timings": timings,
+    }
+
+
+@dataclass
+class Scores:
+    """What scoring a split gives: the summary, the per-image scores and the Jaccard histogram."""
+
+    per_image: list[dict[str, Any]]
+    summary: dict[str, Any]
+    histogram: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+@dataclass
+class FinishedRun:
+    """A finished run folder: its (normalised) record and its final weights."""
+
+    folder: Path
+    record: dict[str, Any]
+    checkpoint: Path
+
+    @property
+    def run(self) -> dict[str, Any]:
+        return self.record["run"]
+
+
+def load_run(path: Path, option: str = "run folder") -> FinishedRun:
+    """The finished run in ``path`` (its folder or its ``results.json``); a clear error for anything else."""
+    folder = path.parent if path.name == RESULTS else path
+    try:
+        record = json.loads((folder / RESULTS).read_text())
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{option} {folder}: not a finished run ({RESULTS} unreadable: {exc})") from None
+    problem = _results_problem(record) if isinstance(record, dict) else "not a JSON object"
+    if problem:
+        raise BenchError(f"{option} {folder}: not a finished run ({problem})")
+    if record.get("run", {}).get("kind") == "ensemble":
+        raise ConfigError(f"{option} {folder}: is an ensemble; pass the runs it was built from")
+    ckpt = folder / "checkpoints" / "final.pt"
+    if not ckpt.exists():
+        raise BenchError(f"{ckpt}: final checkpoint missing; the run's weights are needed")
+    return FinishedRun(folder.resolve(), normalise(record), ckpt)
+
+
+def normalise(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of any schema in the current shape: runtime facts in ``runtime``, an ``identity`` present.
+
+    Records written before identities existed get one computed from what they hold, the same way.
+    """
+    run = record.get("run", {})
+    if "runtime" not in record:
+        record["runtime"] = {k: run[k] for k in _RUNTIME_KEYS if k in run}
+    if "identity" not in record:
+        if run.get("kind") == "ensemble":
+            members = [{k: m.get(k) for k in ("seg", "strategy", "size", "channels")} for m in run.get("members", [])]
+            record["identity"] = ensemble_identity(members, [m.get("seed") for m in run.get("members", [])],
+                                                   run.get("high"), run.get("low"),
+                                                   (record.get("data_fingerprint") or {}).get("test"))
+        else:
+            from bench.gan.cache import generator_identity
+
+            if "schedule_uses" not in run and run.get("schedule"):
+                run["schedule_uses"] = _schedule_uses(run["schedule"])
+            train = str((record.get("data_fingerprint") or {}).get("train"))
+            gens = [g.get("identity") or generator_identity(g.get("config", {}), train, g.get("plugin_version"))
+                    for g in record.get("generators") or []]
+            record["identity"] = identity(run, record.get("data_fingerprint"), gens or None)
+    return record
+
+
+def _schedule_uses(schedule: str) -> list[str] | None:
+    """The epoch settings an installed schedule reads (what a record written today stores), or ``None`` (all of
+    them count) when the schedule is not installed."""
+    from bench.errors import BenchError
+    from bench.plugin.host import get_host
+
+    try:
+        uses = get_host().registry.get("schedules", schedule).meta.uses
+    except BenchError:
+        return None
+    return list(uses) if uses else None
+
+
+def ensemble_identity(members: list[Any], seeds: list[Any], high: Any, low: Any, test: Any) -> dict[str, Any]:
+    """An ensemble's identity: its members' identities (as a multiset), the thresholds and the test data."""
+    return {"hash": digest({"members": sorted(json.dumps(m, sort_keys=True) for m in members),
+                            "high": high, "low": low, "test data": test}),
+            "settings": {"members": digest({"m": sorted(json.dumps(m, sort_keys=True) for m in members)})[:8],
+                         "member seeds": "+".join(str(s) for s in sorted(seeds, key=str)),
+                         "high": high, "low": low, "test data": test}}
+
+
+def _read_records(root: Path, name: str, problem) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every ``name`` JSON file under ``root`` that ``problem(record)`` accepts (returns ``None``), with a
+    warning naming each file skipped."""
+    records, warnings = [], []
+    for path in sorted(root.rglob(name)):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            warnings.append(f"{path}: skipped, unreadable ({exc})")
+            continue
+        reason = problem(record) if isinstance(record, dict) else "not a JSON object"
+        if reason:
+            warnings.append(f"{path}: skipped, {reason}")
+            continue
+        record["_path"] = str(path)
+        records.append(record)
+    return records, warnings
+
+
+def _results_problem(record: dict[str, Any]) -> str | None:
+    """Why a ``results.json`` cannot be shown (``None`` when it can): every field a table reads, with its type."""
+    if record.get("status", "finished") != "finished":
+        return "run did not finish"
+    missing = [k for k in ("schema", "run", "summary", "per_image", "histogram") if k not in record]
+    if missing:
+        return f"incomplete record (missing {', '.join(missing)})"
+    run, summary, histogram = record["run"], record["summary"], record["histogram"]
+    if not isinstance(run, dict) or not isinstance(summary, dict) or not isinstance(histogram, dict):
+        return "malformed record (run, summary and histogram must be objects)"
+    bad = [f"run.{k}" for k in ("seg", "profile", "data", "test") if not isinstance(run.get(k), str)]
+    bad += [f"summary.{k}" for k in ("jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity",
+                                     "specificity", "below_0.6", "below_0.7")
+            if (k == "jaccard" or k in summary) and not _number(summary.get(k))]
+    bad += [] if isinstance(summary.get("n_images"), int) else ["summary.n_images"]
+    counts = histogram.get("counts")
+    if not (isinstance(counts, list) and all(isinstance(c, int) for c in counts)):
+        bad.append("histogram.counts")
+    per_image = record["per_image"]
+    if not (isinstance(per_image, list) and per_image and all(
+            isinstance(r, dict) and isinstance(r.get("id"), str) and _number(r.get("jaccard")) for r in per_image)):
+        bad.append("per_image")
+    if not isinstance(run.get("gen", []), list) or not isinstance(record.get("history", []), list):
+        bad.append("run.gen" if not isinstance(run.get("gen", []), list) else "history")
+    return f"malformed record ({', '.join(bad)} missing or of the wrong type)" if bad else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every complete ``results.json`` under ``root`` (normalised), and a warning for each one skipped."""
+    records, warnings = _read_records(root, RESULTS, _results_problem)
+    return [normalise(r) for r in records], warnings
+
+
+def load_quality(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every generator-quality record under ``root`` (written by ``bench gan quality``), with warnings."""
+    return _read_records(root, QUALITY, lambda r: None if r.get("kind") == "generator-quality" and "metrics" in r
+                         else "not a complete generator-quality record")
+
+
+def results_schema() -> dict[str, Any]:
+    """The JSON schema of ``results.json`` (runs and ensembles, every schema version)."""
+    return json.loads(resources.files("bench").joinpath("schemas/results.schema.json").read_text())

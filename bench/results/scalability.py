@@ -1,0 +1,102 @@
+"""Figs. 8 and 9: Jaccard against the number of real training images, per strategy, and what a GAN is worth
+in real images ("equivalent extra real images", read off the real-only curve by linear interpolation)."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.results.leaderboard import BASELINE, distinct_labels, strategy, group_tables
+from bench.results.records import normalise, safe_name
+
+VARIES = frozenset({"subset", "train data"})
+"""What changes along a curve by design: the training subset."""
+
+
+def curves(records: list[dict[str, Any]], seg: str) -> dict[tuple, dict[str, dict[int, list[float]]]]:
+    """``{table key: {strategy: {training images: [Jaccard of each seed]}}}`` for segmenter ``seg``."""
+    out: dict[tuple, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    mine = [r for r in map(normalise, records) if r["run"]["seg"] == seg and r["run"].get("kind") != "ensemble"]
+    tables = group_tables(mine)
+    for key, group in tables.items():
+        labels = distinct_labels(group, lambda r: strategy(r["run"]), lambda r: str(r["runtime"]["n_train"]),
+                                 ignore=VARIES, axis_of=lambda k: "row")
+        for (label, _), record in zip(labels, group):
+            out[key][label][int(record["runtime"]["n_train"])].append(float(record["summary"]["jaccard"]))
+    return out
+
+
+def equivalent_images(real: list[tuple[int, float]], value: float) -> tuple[float | None, str]:
+    """Training-set size at which the real-only curve reaches ``value``: ``(n, "")``, or ``(None, ">")`` above
+    the curve's highest point, ``(None, "<")`` below its lowest. The curve is piecewise linear through the
+    points in order of size; the first crossing counts."""
+    points = sorted(real)
+    if len(points) < 2:
+        return None, "?"
+    ns = [float(n) for n, _ in points]
+    js = [j for _, j in points]
+    for (n0, j0), (n1, j1) in zip(zip(ns, js), zip(ns[1:], js[1:])):
+        low, high = min(j0, j1), max(j0, j1)
+        if low <= value <= high:
+            return (n0 if j1 == j0 else n0 + (value - j0) * (n1 - n0) / (j1 - j0)), ""
+    return None, (">" if value > max(js) else "<")
+
+
+def render(records: list[dict[str, Any]], seg: str = "cdnn0", plots: Path | None = None,
+           links_from: Path | None = None) -> str:
+    """Markdown: mean Jaccard per size and strategy, the equivalent extra real images, and the figure."""
+    from bench.results.plots import scalability as draw
+
+    tables = curves(records, seg)
+    out = [f"# Scalability: {seg}, Jaccard against the number of real training images (Figs. 8, 9)", ""]
+    if not tables:
+        return "\n".join(out + [f"No finished {seg} runs found.", ""])
+    for key in sorted(tables, key=lambda k: tuple(str(x) for x in k)):
+        data, test, split, profile, version = key
+        by_strategy = tables[key]
+        cols = ([BASELINE] if BASELINE in by_strategy else []) + sorted(c for c in by_strategy if c != BASELINE)
+        sizes = sorted({n for c in cols for n in by_strategy[c]})
+        out += [f"## {data} (profile `{profile}`, protocol v{version})", "",
+                f"Mean per-image Jaccard on the `{split}` split of `{test}` ± standard deviation over seeds (n).", "",
+                "| training images | " + " | ".join(cols) + " |", "| --- | " + " | ".join("---" for _ in cols) + " |"]
+        for n in sizes:
+            cells = []
+            for c in cols:
+                values = by_strategy[c].get(n)
+                sd = float(np.std(values, ddof=1)) if values and len(values) > 1 else 0.0
+                cells.append(f"{np.mean(values):.4f} ± {sd:.4f} (n={len(values)})" if values else "–")
+            out.append(f"| {n} | " + " | ".join(cells) + " |")
+        out.append("")
+        real = [(n, float(np.mean(v))) for n, v in by_strategy.get(BASELINE, {}).items()]
+        others = [c for c in cols if c != BASELINE]
+        if len(real) >= 2 and others:
+            out += ["Equivalent extra real images: how many more real images the real-only model needs to reach "
+                    "each strategy's mean Jaccard, by linear interpolation on the real-only curve (`>`: above "
+                    "the curve's best point, so at least the gap to the largest size; `<`: below its lowest).", "",
+                    "| training images | " + " | ".join(others) + " |",
+                    "| --- | " + " | ".join("---" for _ in others) + " |"]
+            top, bottom = max(n for n, _ in real), min(n for n, _ in real)
+            for n in sizes:
+                cells = []
+                for c in others:
+                    values = by_strategy[c].get(n)
+                    if not values:
+                        cells.append("–")
+                        continue
+                    n_eq, bound = equivalent_images(real, float(np.mean(values)))
+                    cells.append(f"{n_eq - n:+.0f}" if n_eq is not None else
+                                 f"> {top - n:+d}" if bound == ">" else f"< {bottom - n:+d}")
+                out.append(f"| {n} | " + " | ".join(cells) + " |")
+            out.append("")
+        if plots is not None:
+            figure = plots / f"{safe_name(f'{seg}-{data}-{profile}')}.png"
+            points = {c: [(n, float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0)
+                          for n, v in by_strategy[c].items()] for c in cols}
+            draw(points, f"{seg} on {data} (profile {profile})", figure)
+            link = Path(os.path.relpath(figure, links_from or plots.parent)).as_posix()
+            out += [f"![Jaccard against training images]({link})", ""]
+    return "\n".join(out)

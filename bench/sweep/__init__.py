@@ -1,0 +1,6 @@
+"""Sweeps: grids of runs on this machine or SLURM, their projected time, and the measurements behind it.
+
+``runner`` expands and submits grids (K runs to a GPU); ``estimate`` counts what each run will do and prices
+it from ``bench perf`` rows; ``perf`` measures those rows as a run does the work. May import every package
+below it, ``bench.train`` included.
+"""

@@ -8,102 +8,103 @@ from typing import Any
 
 import click
 
+from bench.cli.common import host_of
+
 from bench.errors import BenchError, DataError
 
 
-def register(cli: click.Group, host_of) -> None:
-    @cli.group()
-    def data() -> None:
-        """Check datasets."""
+@click.group()
+def data() -> None:
+    """Check datasets."""
 
-    @data.command("download")
-    @click.argument("name", type=click.Choice(["isic2017"]))
-    @click.option("--root", required=True, type=click.Path(path_type=Path), help="Folder to download into.")
-    @click.option("--splits", default="train,val,test", show_default=True, help="Which splits' archives.")
-    @click.option("--base-url", default=None, help="Where the archives are (default: the ISIC challenge bucket).")
-    @click.option("--remove-archives", is_flag=True, help="Delete each zip once it is extracted.")
-    @click.option("--checksums", default=None, type=click.Path(path_type=Path),
-                  help="JSON file of archive name -> MD5 (default: the official archives' published MD5s).")
-    @click.option("--max-extract-gb", default=64.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-                  help="Refuse an archive that expands to more than this.")
-    @click.option("--max-members", default=200_000, show_default=True, type=click.IntRange(min=1),
-                  help="Refuse an archive with more members than this.")
-    def download(name: str, root: Path, splits: str, base_url: str | None, remove_archives: bool,
-                 checksums: Path | None, max_extract_gb: float, max_members: int) -> None:
-        """Download, verify (MD5) and extract the official ISIC 2017 Part 1 archives into ROOT (resumes if
-        interrupted)."""
-        from bench.data import download as dl
-        from bench.data.archive import Limits
+@data.command("download")
+@click.argument("name", type=click.Choice(["isic2017"]))
+@click.option("--root", required=True, type=click.Path(path_type=Path), help="Folder to download into.")
+@click.option("--splits", default="train,val,test", show_default=True, help="Which splits' archives.")
+@click.option("--base-url", default=None, help="Where the archives are (default: the ISIC challenge bucket).")
+@click.option("--remove-archives", is_flag=True, help="Delete each zip once it is extracted.")
+@click.option("--checksums", default=None, type=click.Path(path_type=Path),
+              help="JSON file of archive name -> MD5 (default: the official archives' published MD5s).")
+@click.option("--max-extract-gb", default=64.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Refuse an archive that expands to more than this.")
+@click.option("--max-members", default=200_000, show_default=True, type=click.IntRange(min=1),
+              help="Refuse an archive with more members than this.")
+def download(name: str, root: Path, splits: str, base_url: str | None, remove_archives: bool,
+             checksums: Path | None, max_extract_gb: float, max_members: int) -> None:
+    """Download, verify (MD5) and extract the official ISIC 2017 Part 1 archives into ROOT (resumes if
+    interrupted)."""
+    from bench.data import download as dl
+    from bench.data.archive import Limits
 
-        table = dl.read_checksums(checksums) if checksums else None
-        with _DownloadBar() as bar:
-            dl.download_isic2017(root, dl.parse_splits(splits), base_url or dl.ISIC2017_BASE_URL, bar,
-                                 keep_archives=not remove_archives, log=click.echo, checksums=table,
-                                 limits=Limits(int(max_extract_gb * 2**30), max_members))
-        click.echo(f"done: use --data isic2017:{root}")
+    table = dl.read_checksums(checksums) if checksums else None
+    with _DownloadBar() as bar:
+        dl.download_isic2017(root, dl.parse_splits(splits), base_url or dl.ISIC2017_BASE_URL, bar,
+                             keep_archives=not remove_archives, log=click.echo, checksums=table,
+                             limits=Limits(int(max_extract_gb * 2**30), max_members))
+    click.echo(f"done: use --data isic2017:{root}")
 
-    @data.command("check")
-    @click.argument("spec")
-    @click.option("--duplicate-threshold", default=0.95, show_default=True, type=click.FloatRange(0, 1),
-                  help="Thumbnail correlation at which two images of different splits count as near-copies.")
-    @click.option("--exclude-out", default=None, type=click.Path(path_type=Path),
-                  help="Write the training ids of near-copies here, one per line (for bench run --exclude).")
-    @click.pass_context
-    def check(ctx, spec: str, duplicate_threshold: float, exclude_out: Path | None) -> None:
-        """Validate every pair of every split of SPEC (e.g. isic2017:/data) and report near-duplicate images
-        across splits; exit 1 when any pair is bad."""
-        import numpy as np
+@data.command("check")
+@click.argument("spec")
+@click.option("--duplicate-threshold", default=0.95, show_default=True, type=click.FloatRange(0, 1),
+              help="Thumbnail correlation at which two images of different splits count as near-copies.")
+@click.option("--exclude-out", default=None, type=click.Path(path_type=Path),
+              help="Write the training ids of near-copies here, one per line (for bench run --exclude).")
+@click.pass_context
+def check(ctx, spec: str, duplicate_threshold: float, exclude_out: Path | None) -> None:
+    """Validate every pair of every split of SPEC (e.g. isic2017:/data) and report near-duplicate images
+    across splits; exit 1 when any pair is bad."""
+    import numpy as np
 
-        from bench.plugin.build import load_dataset
-        from bench.data.duplicates import near_duplicates, thumbnail
+    from bench.plugin.build import load_dataset
+    from bench.data.duplicates import near_duplicates, thumbnail
 
-        try:
-            dataset = load_dataset(host_of(ctx), spec, "bench data check")
-        except DataError as exc:
-            raise BenchError(f"layout problem: {exc}") from None
-        problems = 0
-        thumbs: dict[str, tuple[list[str], Any]] = {}
-        click.echo(f"{dataset.spec}: splits {', '.join(dataset.splits)}")
-        for name, split in dataset.splits.items():
-            sizes: Counter[tuple[int, int]] = Counter()
-            errors = []
-            lesion = []
-            ids, rows = [], []
-            for i, image_id in enumerate(split.ids()):
-                try:
-                    image, mask = split.load(i)
-                except DataError as exc:
-                    errors.append(str(exc))
-                    continue
-                sizes[image.shape[:2]] += 1
-                lesion.append(float(mask.mean()))
-                ids.append(image_id)
-                rows.append(thumbnail(image))
-            thumbs[name] = (ids, np.array(rows) if rows else np.zeros((0, 1)))
-            common = ", ".join(f"{h}x{w} ({n})" for (h, w), n in sizes.most_common(3))
-            more = f", and {len(sizes) - 3} other sizes" if len(sizes) > 3 else ""
-            area = f"; lesion area {100 * min(lesion):.1f}-{100 * max(lesion):.1f}% of the image" if lesion else ""
-            click.echo(f"  {name}: {len(split)} pairs, {len(errors)} bad; sizes (HxW) {common or '-'}{more}{area}")
-            for message in errors:
-                click.echo(f"    problem: {message}")
-            problems += len(errors)
-        pairs = near_duplicates(thumbs, duplicate_threshold)
-        click.echo(f"near-duplicates across splits (thumbnail correlation >= {duplicate_threshold:g}): {len(pairs)}")
-        for pair in pairs[:50]:
-            click.echo(f"  {pair.split_a}/{pair.id_a} ~ {pair.split_b}/{pair.id_b} ({pair.correlation:.3f})")
-        if len(pairs) > 50:
-            click.echo(f"  ... and {len(pairs) - 50} more")
-        if exclude_out is not None:
-            from bench.storage.atomic import atomic_write_bytes
+    try:
+        dataset = load_dataset(host_of(ctx), spec, "bench data check")
+    except DataError as exc:
+        raise BenchError(f"layout problem: {exc}") from None
+    problems = 0
+    thumbs: dict[str, tuple[list[str], Any]] = {}
+    click.echo(f"{dataset.spec}: splits {', '.join(dataset.splits)}")
+    for name, split in dataset.splits.items():
+        sizes: Counter[tuple[int, int]] = Counter()
+        errors = []
+        lesion = []
+        ids, rows = [], []
+        for i, image_id in enumerate(split.ids()):
+            try:
+                image, mask = split.load(i)
+            except DataError as exc:
+                errors.append(str(exc))
+                continue
+            sizes[image.shape[:2]] += 1
+            lesion.append(float(mask.mean()))
+            ids.append(image_id)
+            rows.append(thumbnail(image))
+        thumbs[name] = (ids, np.array(rows) if rows else np.zeros((0, 1)))
+        common = ", ".join(f"{h}x{w} ({n})" for (h, w), n in sizes.most_common(3))
+        more = f", and {len(sizes) - 3} other sizes" if len(sizes) > 3 else ""
+        area = f"; lesion area {100 * min(lesion):.1f}-{100 * max(lesion):.1f}% of the image" if lesion else ""
+        click.echo(f"  {name}: {len(split)} pairs, {len(errors)} bad; sizes (HxW) {common or '-'}{more}{area}")
+        for message in errors:
+            click.echo(f"    problem: {message}")
+        problems += len(errors)
+    pairs = near_duplicates(thumbs, duplicate_threshold)
+    click.echo(f"near-duplicates across splits (thumbnail correlation >= {duplicate_threshold:g}): {len(pairs)}")
+    for pair in pairs[:50]:
+        click.echo(f"  {pair.split_a}/{pair.id_a} ~ {pair.split_b}/{pair.id_b} ({pair.correlation:.3f})")
+    if len(pairs) > 50:
+        click.echo(f"  ... and {len(pairs) - 50} more")
+    if exclude_out is not None:
+        from bench.storage.atomic import atomic_write_bytes
 
-            train = sorted({p.id_a if p.split_a == "train" else p.id_b
-                            for p in pairs if "train" in (p.split_a, p.split_b)})
-            atomic_write_bytes(exclude_out, ("# training images with a near-copy in another split "
-                                             f"({dataset.spec}, threshold {duplicate_threshold:g})\n"
-                                             + "".join(f"{i}\n" for i in train)).encode())
-            click.echo(f"wrote {len(train)} training ids to {exclude_out} (use: bench run ... --exclude {exclude_out})")
-        if problems:
-            raise click.exceptions.Exit(1)
+        train = sorted({p.id_a if p.split_a == "train" else p.id_b
+                        for p in pairs if "train" in (p.split_a, p.split_b)})
+        atomic_write_bytes(exclude_out, ("# training images with a near-copy in another split "
+                                         f"({dataset.spec}, threshold {duplicate_threshold:g})\n"
+                                         + "".join(f"{i}\n" for i in train)).encode())
+        click.echo(f"wrote {len(train)} training ids to {exclude_out} (use: bench run ... --exclude {exclude_out})")
+    if problems:
+        raise click.exceptions.Exit(1)
 
 
 class _DownloadBar:

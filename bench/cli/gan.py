@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from bench.cli.common import host_of
 import torch
 
 from bench.gan import feature_metrics
@@ -66,97 +68,96 @@ def trained(host: PluginHost, gen: str, profile: str, seed: int, device: str,
     return g, info, {**values, "device": dev, "real": real}
 
 
-def register(cli: click.Group, host_of) -> None:
-    @cli.group()
-    def gan() -> None:
-        """Train and cache generators, look at their samples, measure their quality."""
+@click.group()
+def gan() -> None:
+    """Train and cache generators, look at their samples, measure their quality."""
 
-    @gan.command("train")
-    @gan_options
-    @click.pass_context
-    def train(ctx, gen, profile, seed, device, **overrides) -> None:
-        """Train GEN on the training split (or find it in the cache) and print its checkpoint."""
-        from bench.cli.progress import RichReporter
+@gan.command("train")
+@gan_options
+@click.pass_context
+def train(ctx, gen, profile, seed, device, **overrides) -> None:
+    """Train GEN on the training split (or find it in the cache) and print its checkpoint."""
+    from bench.cli.progress import RichReporter
 
-        with RichReporter() as reporter:
-            _, info, _ = trained(host_of(ctx), gen, profile, seed, device, overrides, reporter)
-        click.echo(json.dumps({k: info[k] for k in ("name", "key", "cache", "checkpoint", "final_losses")}, indent=2))
+    with RichReporter() as reporter:
+        _, info, _ = trained(host_of(ctx), gen, profile, seed, device, overrides, reporter)
+    click.echo(json.dumps({k: info[k] for k in ("name", "key", "cache", "checkpoint", "final_losses")}, indent=2))
 
-    @gan.command("sample")
-    @gan_options
-    @click.option("--n", "n", default=16, show_default=True, type=int, help="Number of samples.")
-    @click.option("--out", required=True, type=click.Path(path_type=Path), help="PNG file to write.")
-    @click.option("--sample-seed", default=0, show_default=True, type=int)
-    @click.pass_context
-    def sample(ctx, gen, profile, seed, device, n, out, sample_seed, **overrides) -> None:
-        """Write a PNG grid of N samples: each image with its mask outline, then the mask alone."""
-        if n < 1:
-            raise ConfigError("--n: must be at least 1")
-        if out.suffix.lower() != ".png":
-            raise ConfigError(f"--out {out}: expected a .png file name")
-        g, _, values = trained(host_of(ctx), gen, profile, seed, device, overrides)
-        rng = torch.Generator(device=values["device"]).manual_seed(sample_seed)
-        image = sample_grid(g.sample(n, rng=rng))
-        atomic_save(out, lambda tmp: image.save(tmp, format="PNG"))
-        click.echo(f"wrote {out} ({n} samples, {image.width}x{image.height} pixels)")
+@gan.command("sample")
+@gan_options
+@click.option("--n", "n", default=16, show_default=True, type=int, help="Number of samples.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="PNG file to write.")
+@click.option("--sample-seed", default=0, show_default=True, type=int)
+@click.pass_context
+def sample(ctx, gen, profile, seed, device, n, out, sample_seed, **overrides) -> None:
+    """Write a PNG grid of N samples: each image with its mask outline, then the mask alone."""
+    if n < 1:
+        raise ConfigError("--n: must be at least 1")
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out {out}: expected a .png file name")
+    g, _, values = trained(host_of(ctx), gen, profile, seed, device, overrides)
+    rng = torch.Generator(device=values["device"]).manual_seed(sample_seed)
+    image = sample_grid(g.sample(n, rng=rng))
+    atomic_save(out, lambda tmp: image.save(tmp, format="PNG"))
+    click.echo(f"wrote {out} ({n} samples, {image.width}x{image.height} pixels)")
 
-    @gan.command("quality")
-    @gan_options
-    @click.option("--n", "n", default=64, show_default=True, type=int, help="Samples to measure.")
-    @click.option("--reference", type=click.Path(path_type=Path), default=None,
-                  help="A finished real-data run whose segmenter judges mask coherence.")
-    @click.option("--features", default=None, metavar="reference|timm:NAME",
-                  help="Feature space of FID, KID and precision/recall/density/coverage: the --reference run's "
-                       "segmenter encoder (the default when --reference is given) or a timm backbone with --weights.")
-    @click.option("--weights", type=click.Path(path_type=Path), default=None,
-                  help="Local weights file of the --features timm backbone (nothing is downloaded).")
-    @click.option("--n-features", default=1000, show_default=True, type=int,
-                  help="Generated and real samples for the feature-space metrics (real: at most the training split).")
-    @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
-    @click.pass_context
-    def quality(ctx, gen, profile, seed, device, n, reference, features, weights, n_features, out,
-                **overrides) -> None:
-        """Measure mask coherence, diversity, checkerboard energy and, in a feature space, FID, KID and
-        precision/recall/density/coverage; record them with the generator."""
-        if n < 2:
-            raise ConfigError("--n: must be at least 2 (diversity compares pairs)")
-        host = host_of(ctx)
-        dev = resolve_device(device)
-        ref = _reference(host, reference, dev) if reference else None
-        extractor = _extractor(features, weights, ref, dev)
-        g, info, values = trained(host, gen, profile, seed, device, overrides)
-        rng = torch.Generator(device=dev).manual_seed(12345)
-        samples = g.sample(n, rng=rng)
-        idx = torch.randperm(len(values["real"]), generator=torch.Generator().manual_seed(0))[:n]
-        real = to_gan_input(values["real"], torch.device("cpu"), idx)
-        metrics = measure(samples, real, ref)
-        if extractor is not None:
-            count = min(n_features, len(values["real"]))
-            if count <= feature_metrics.PRDC_K:
-                raise ConfigError(f"--n-features {n_features}: the feature-space metrics need more than "
-                                  f"{feature_metrics.PRDC_K} samples (the training split has {len(values['real'])})")
-            idx = torch.randperm(len(values["real"]), generator=torch.Generator().manual_seed(1))[:count]
-            real_rgb = (to_gan_input(values["real"], torch.device("cpu"), idx)[:, :3] + 1) / 2
-            fake = g.sample(count, rng=torch.Generator(device=dev).manual_seed(54321))
-            metrics["features"] = feature_metrics.measure(extractor, real_rgb, ((fake[:, :3] + 1) / 2).clamp(0, 1))
-        else:
-            click.echo("no FID/KID/precision/recall: pass --reference RUN_DIR or --features timm:NAME --weights PATH")
-        record = {
-            "schema": SCHEMA, "kind": "generator-quality", "status": "finished",
-            "generator": {k: info[k] for k in ("name", "plugin", "plugin_version", "key", "identity", "checkpoint",
-                                                 "config")},
-            "run": {"gen": [gen], "data": values["data"], "data_name": values["data_name"], "profile": profile,
-                    "seed": seed, "gan_size": values["gan_size"], "overrides": values["overrides"]},
-            "metrics": metrics, "env": environment(dev),
-        }
-        folder = entry_folder(info)
-        if folder is not None:  # the entry serves every number of sampling steps: the file names its own
-            steps = info["config"].get("sample_steps")
-            write_json(folder / ("quality.json" if steps is None else f"quality-steps{steps}.json"), record)
-        path = quality_path(out, values["data"], values["data_name"], profile, gen, values["overrides"], seed)
-        write_json(path, record)
-        click.echo(json.dumps(metrics, indent=2))
-        click.echo(f"record: {path}")
+@gan.command("quality")
+@gan_options
+@click.option("--n", "n", default=64, show_default=True, type=int, help="Samples to measure.")
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="A finished real-data run whose segmenter judges mask coherence.")
+@click.option("--features", default=None, metavar="reference|timm:NAME",
+              help="Feature space of FID, KID and precision/recall/density/coverage: the --reference run's "
+                   "segmenter encoder (the default when --reference is given) or a timm backbone with --weights.")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="Local weights file of the --features timm backbone (nothing is downloaded).")
+@click.option("--n-features", default=1000, show_default=True, type=int,
+              help="Generated and real samples for the feature-space metrics (real: at most the training split).")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
+@click.pass_context
+def quality(ctx, gen, profile, seed, device, n, reference, features, weights, n_features, out,
+            **overrides) -> None:
+    """Measure mask coherence, diversity, checkerboard energy and, in a feature space, FID, KID and
+    precision/recall/density/coverage; record them with the generator."""
+    if n < 2:
+        raise ConfigError("--n: must be at least 2 (diversity compares pairs)")
+    host = host_of(ctx)
+    dev = resolve_device(device)
+    ref = _reference(host, reference, dev) if reference else None
+    extractor = _extractor(features, weights, ref, dev)
+    g, info, values = trained(host, gen, profile, seed, device, overrides)
+    rng = torch.Generator(device=dev).manual_seed(12345)
+    samples = g.sample(n, rng=rng)
+    idx = torch.randperm(len(values["real"]), generator=torch.Generator().manual_seed(0))[:n]
+    real = to_gan_input(values["real"], torch.device("cpu"), idx)
+    metrics = measure(samples, real, ref)
+    if extractor is not None:
+        count = min(n_features, len(values["real"]))
+        if count <= feature_metrics.PRDC_K:
+            raise ConfigError(f"--n-features {n_features}: the feature-space metrics need more than "
+                              f"{feature_metrics.PRDC_K} samples (the training split has {len(values['real'])})")
+        idx = torch.randperm(len(values["real"]), generator=torch.Generator().manual_seed(1))[:count]
+        real_rgb = (to_gan_input(values["real"], torch.device("cpu"), idx)[:, :3] + 1) / 2
+        fake = g.sample(count, rng=torch.Generator(device=dev).manual_seed(54321))
+        metrics["features"] = feature_metrics.measure(extractor, real_rgb, ((fake[:, :3] + 1) / 2).clamp(0, 1))
+    else:
+        click.echo("no FID/KID/precision/recall: pass --reference RUN_DIR or --features timm:NAME --weights PATH")
+    record = {
+        "schema": SCHEMA, "kind": "generator-quality", "status": "finished",
+        "generator": {k: info[k] for k in ("name", "plugin", "plugin_version", "key", "identity", "checkpoint",
+                                             "config")},
+        "run": {"gen": [gen], "data": values["data"], "data_name": values["data_name"], "profile": profile,
+                "seed": seed, "gan_size": values["gan_size"], "overrides": values["overrides"]},
+        "metrics": metrics, "env": environment(dev),
+    }
+    folder = entry_folder(info)
+    if folder is not None:  # the entry serves every number of sampling steps: the file names its own
+        steps = info["config"].get("sample_steps")
+        write_json(folder / ("quality.json" if steps is None else f"quality-steps{steps}.json"), record)
+    path = quality_path(out, values["data"], values["data_name"], profile, gen, values["overrides"], seed)
+    write_json(path, record)
+    click.echo(json.dumps(metrics, indent=2))
+    click.echo(f"record: {path}")
 
 
 def _extractor(features: str | None, weights: Path | None, ref: dict[str, Any] | None,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from bench.cli.common import host_of
+
 from bench.errors import ConfigError
 from bench.config.options import parse_settings
 
@@ -21,105 +23,104 @@ class _SweepGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-def register(cli: click.Group, host_of) -> None:
-    @cli.group(cls=_SweepGroup)
-    def sweep() -> None:
-        """Grids of runs (table2, table3, scalability, or a TOML file) on this machine or on SLURM (submitit).
+@click.group(cls=_SweepGroup)
+def sweep() -> None:
+    """Grids of runs (table2, table3, scalability, or a TOML file) on this machine or on SLURM (submitit).
 
-        bench sweep GRID [options] submits the runs that are not done; bench sweep status NAME reports them.
-        """
+    bench sweep GRID [options] submits the runs that are not done; bench sweep status NAME reports them.
+    """
 
-    @sweep.command("start", hidden=True)
-    @click.argument("grid")
-    @click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 (default: the grid's, or 0).")
-    @click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
-    @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
-    @click.option("--data", default=None, help="Training dataset of every run, e.g. isic2017:/data/isic2017.")
-    @click.option("--profile", default=None, help="Profile of every run (default: the grid's, or quick).")
-    @click.option("--device", default=None, help="Device of every run (auto, cpu, cuda).")
-    @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-                  help="Any bench run option for every run, e.g. --set epochs=100 (repeatable).")
-    @click.option("--name", default=None, help="Sweep name (default: the grid's); its state is OUT/sweeps/NAME.")
-    @click.option("--parallel", default=None, type=click.IntRange(min=1),
-                  help="local: runs at a time on this machine [default: --runs-per-gpu per visible GPU, or "
-                       "--runs-per-gpu without a GPU].")
-    @click.option("--runs-per-gpu", default=1, show_default=True, type=click.IntRange(min=1),
-                  help="Runs sharing one GPU at once: local, K per visible GPU; slurm, K runs per job.")
-    @click.option("--slurm-partition", default=None, help="slurm: partition to queue in.")
-    @click.option("--gpus-per-job", default=1, show_default=True, type=click.IntRange(min=0),
-                  help="GPUs per run; more than 1 trains with DDP (bench run --nproc).")
-    @click.option("--cpus-per-job", default=None, type=click.IntRange(min=1), help="slurm: CPUs per run.")
-    @click.option("--time", "time_", default="24:00:00", show_default=True, help="Time limit per run.")
-    @click.option("--dry-run", is_flag=True, help="Print the runs and what is done; submit nothing.")
-    @click.option("--estimate", is_flag=True,
-                  help="Print the projected GPU time of every run and of the grid (from --perf); submit nothing.")
-    @click.option("--perf", "perf_files", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
-                  help="bench perf --json output to estimate from (repeatable: e.g. segmenters and GANs apart).")
-    @click.option("--json", "as_json", is_flag=True, help="--estimate: one JSON object (runs, total_s, todo_s).")
-    @click.pass_context
-    def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name, parallel, runs_per_gpu,
-              slurm_partition, gpus_per_job, cpus_per_job, time_, dry_run, estimate, perf_files, as_json) -> None:
-        """Expand GRID into runs and submit those without a finished record."""
-        from bench.sweep import runner as sw
+@sweep.command("start", hidden=True)
+@click.argument("grid")
+@click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 (default: the grid's, or 0).")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
+@click.option("--data", default=None, help="Training dataset of every run, e.g. isic2017:/data/isic2017.")
+@click.option("--profile", default=None, help="Profile of every run (default: the grid's, or quick).")
+@click.option("--device", default=None, help="Device of every run (auto, cpu, cuda).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Any bench run option for every run, e.g. --set epochs=100 (repeatable).")
+@click.option("--name", default=None, help="Sweep name (default: the grid's); its state is OUT/sweeps/NAME.")
+@click.option("--parallel", default=None, type=click.IntRange(min=1),
+              help="local: runs at a time on this machine [default: --runs-per-gpu per visible GPU, or "
+                   "--runs-per-gpu without a GPU].")
+@click.option("--runs-per-gpu", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Runs sharing one GPU at once: local, K per visible GPU; slurm, K runs per job.")
+@click.option("--slurm-partition", default=None, help="slurm: partition to queue in.")
+@click.option("--gpus-per-job", default=1, show_default=True, type=click.IntRange(min=0),
+              help="GPUs per run; more than 1 trains with DDP (bench run --nproc).")
+@click.option("--cpus-per-job", default=None, type=click.IntRange(min=1), help="slurm: CPUs per run.")
+@click.option("--time", "time_", default="24:00:00", show_default=True, help="Time limit per run.")
+@click.option("--dry-run", is_flag=True, help="Print the runs and what is done; submit nothing.")
+@click.option("--estimate", is_flag=True,
+              help="Print the projected GPU time of every run and of the grid (from --perf); submit nothing.")
+@click.option("--perf", "perf_files", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="bench perf --json output to estimate from (repeatable: e.g. segmenters and GANs apart).")
+@click.option("--json", "as_json", is_flag=True, help="--estimate: one JSON object (runs, total_s, todo_s).")
+@click.pass_context
+def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name, parallel, runs_per_gpu,
+          slurm_partition, gpus_per_job, cpus_per_job, time_, dry_run, estimate, perf_files, as_json) -> None:
+    """Expand GRID into runs and submit those without a finished record."""
+    from bench.sweep import runner as sw
 
-        spec = sw.load_grid(grid)
-        seed_list = None
-        if seeds:
-            try:
-                seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-            except ValueError:
-                raise ConfigError(f"--seeds {seeds!r}: expected integers separated by commas, e.g. 0,1,2") from None
-        base = {k: v for k, v in {"data": data, "profile": profile, "device": device}.items() if v is not None}
-        base.update(parse_settings(settings))
-        base = sw.check_keys(base, "bench sweep")
-        if estimate and not perf_files:
-            raise ConfigError("--estimate needs --perf FILE: the output of bench perf --json on the GPU the grid "
-                              "will run on (docs/performance.md)")
-        options = sw.ExecutorOptions(kind=executor, parallel=parallel, runs_per_gpu=runs_per_gpu,
-                                     partition=slurm_partition,
-                                     gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
-                                     time_min=sw.parse_time(time_))
-        nproc = gpus_per_job if gpus_per_job > 1 else 1
-        entries = sw.expand(host_of(ctx), spec, out, base, seed_list, nproc)
-        folder = sw.sweep_folder(out, name or spec.name)
-        done = sum(sw.done(e) for e in entries)
-        if not (estimate and as_json):
-            click.echo(f"sweep {name or spec.name}: {len(entries)} runs, {done} already done; state in {folder}")
-        if estimate:
-            again = " ".join([f"--grid {shlex.quote(grid)}",
-                              *(f"--{k} {shlex.quote(v)}" for k, v in (("data", data), ("profile", profile))
-                                if v is not None), *(f"--set {shlex.quote(x)}" for x in settings)])
-            _estimate(host_of(ctx), entries, list(perf_files), runs_per_gpu, again, as_json)
-            return
-        if dry_run:
-            for e in entries:
-                mark = "done" if sw.done(e) else ("stale" if sw.finished(Path(e["folder"])) else "todo")
-                click.echo(f"  [{mark}] bench {' '.join(e['args'])}")
-            return
-        sw.submit(entries, folder, options, log=click.echo)
-        if executor == "local":
-            _report(sw, folder)
-        else:
-            click.echo(f"queued; follow it with: bench sweep status {name or spec.name} --out {out}")
-
-    @sweep.command("status")
-    @click.argument("name")
-    @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
-    def status(name: str, out: Path) -> None:
-        """Done / running / pending / failed runs of sweep NAME (or a sweep folder), with each failure's log."""
-        from bench.sweep import runner as sw
-
-        folder = Path(name) if (Path(name) / "sweep.json").exists() else sw.sweep_folder(out, name)
+    spec = sw.load_grid(grid)
+    seed_list = None
+    if seeds:
+        try:
+            seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"--seeds {seeds!r}: expected integers separated by commas, e.g. 0,1,2") from None
+    base = {k: v for k, v in {"data": data, "profile": profile, "device": device}.items() if v is not None}
+    base.update(parse_settings(settings))
+    base = sw.check_keys(base, "bench sweep")
+    if estimate and not perf_files:
+        raise ConfigError("--estimate needs --perf FILE: the output of bench perf --json on the GPU the grid "
+                          "will run on (docs/performance.md)")
+    options = sw.ExecutorOptions(kind=executor, parallel=parallel, runs_per_gpu=runs_per_gpu,
+                                 partition=slurm_partition,
+                                 gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
+                                 time_min=sw.parse_time(time_))
+    nproc = gpus_per_job if gpus_per_job > 1 else 1
+    entries = sw.expand(host_of(ctx), spec, out, base, seed_list, nproc)
+    folder = sw.sweep_folder(out, name or spec.name)
+    done = sum(sw.done(e) for e in entries)
+    if not (estimate and as_json):
+        click.echo(f"sweep {name or spec.name}: {len(entries)} runs, {done} already done; state in {folder}")
+    if estimate:
+        again = " ".join([f"--grid {shlex.quote(grid)}",
+                          *(f"--{k} {shlex.quote(v)}" for k, v in (("data", data), ("profile", profile))
+                            if v is not None), *(f"--set {shlex.quote(x)}" for x in settings)])
+        _estimate(host_of(ctx), entries, list(perf_files), runs_per_gpu, again, as_json)
+        return
+    if dry_run:
+        for e in entries:
+            mark = "done" if sw.done(e) else ("stale" if sw.finished(Path(e["folder"])) else "todo")
+            click.echo(f"  [{mark}] bench {' '.join(e['args'])}")
+        return
+    sw.submit(entries, folder, options, log=click.echo)
+    if executor == "local":
         _report(sw, folder)
+    else:
+        click.echo(f"queued; follow it with: bench sweep status {name or spec.name} --out {out}")
 
-    @sweep.command("grids")
-    def grids() -> None:
-        """The built-in grids and their runs per seed."""
-        from bench.sweep import runner as sw
+@sweep.command("status")
+@click.argument("name")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
+def status(name: str, out: Path) -> None:
+    """Done / running / pending / failed runs of sweep NAME (or a sweep folder), with each failure's log."""
+    from bench.sweep import runner as sw
 
-        for key, make in sw.BUILT_IN.items():
-            g = make()
-            click.echo(f"{key:<12} {len(g.cells):>3} runs per seed  {g.description}")
+    folder = Path(name) if (Path(name) / "sweep.json").exists() else sw.sweep_folder(out, name)
+    _report(sw, folder)
+
+@sweep.command("grids")
+def grids() -> None:
+    """The built-in grids and their runs per seed."""
+    from bench.sweep import runner as sw
+
+    for key, make in sw.BUILT_IN.items():
+        g = make()
+        click.echo(f"{key:<12} {len(g.cells):>3} runs per seed  {g.description}")
 
 
 def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int, again: str, as_json: bool = False) -> None:

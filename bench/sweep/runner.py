@@ -440,3 +440,13 @@ def state_of(entry: dict[str, Any]) -> tuple[str, str | None]:
         return "running", None
     except (OSError, ValueError):
         return "failed", job["stderr"]
+
+
+def scalability_runs(seg: str, data: str | None, profile: str, seeds: list[int], sizes: list[int | None],
+                     gens: list[str], settings: dict[str, Any], out: Path) -> list[RunOptions]:
+    """The runs of Figs. 8 and 9 (``bench scalability --run``): ``seg`` on each training-set size (``None``: all)
+    with each generator strategy and seed, in that order; runs already finished answer from their record."""
+    own, overrides = split_run_options(settings)
+    return [RunOptions(**{**own, "gen": gen, "seg": seg, "data": data, "profile": profile, "seed": seed, "out": out,
+                          "subset": n}, overrides=overrides)
+            for n in sizes for gen in gens for seed in seeds]

@@ -1,0 +1,95 @@
+"""``bench ensemble``, ``bench predict`` and ``bench export``: finished runs applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bench.cli.common import err, host_of
+
+
+@click.command(name="ensemble")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
+@click.option("--high", default=0.8, show_default=True, type=float, help="Threshold that finds the lesion centre.")
+@click.option("--low", default=0.4, show_default=True, type=float, help="Threshold of the final mask.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")
+@click.pass_context
+def ensemble_command(ctx: click.Context, run_dirs, out, high, low, device, save_predictions) -> None:
+    """Mean-probability ensemble of finished RUN_DIRS with dual-threshold post-processing, scored and recorded."""
+    from bench.apply.ensemble import ensemble
+
+    record = ensemble(host_of(ctx), list(run_dirs), out, high, low, device, save_predictions)
+    s = record["summary"]
+    click.echo(f"jaccard {s['jaccard']:.4f}  dice {s['dice']:.4f}  threshold-jaccard {s['threshold_jaccard']:.4f}  "
+               f"({s['n_images']} images, {s['below_0.6']} below 0.6, {s['below_0.7']} below 0.7)")
+    click.echo(f"record: {record['_path']}")
+
+
+@click.command(name="predict")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--images", required=True, help="A folder of JPEG/PNG images, or a glob such as 'photos/*.jpg'.")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for <id>_segmentation.png (0/255, each image's own size).")
+@click.option("--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
+              help="flip: average the probabilities of the four horizontal/vertical flips.")
+@click.option("--probabilities", "write_probabilities", is_flag=True,
+              help="Also write <id>_probability.png (probability x 255).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--batch-size", default=None, type=click.IntRange(min=1),
+              help="Images per forward pass [default: the run's eval batch size].")
+@click.pass_context
+def predict_command(ctx, source, images, out, tta, write_probabilities, device, batch_size) -> None:
+    """Segment images without masks with a trained run (RUN_DIR) or an ensemble (its folder or results.json).
+
+    Each image goes through the run's own preprocessing (resize to its size, channel set), threshold and,
+    for an ensemble, its dual-threshold post-processing; masks are written at the image's original size.
+    Unreadable images are named and skipped (exit code 1 after the others are written).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from bench.apply import predict as prediction
+    from bench.plugin.build import resolve_device
+
+    dev = resolve_device(device)
+    predictor = prediction.load_predictor(host_of(ctx), source, dev)
+    paths = prediction.find_images(images)
+    err.print(f"{predictor.describe()}; {len(paths)} images", markup=False, highlight=False)
+    with Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                  transient=True) as progress:
+        task = progress.add_task("predict", total=len(paths))
+        written, skipped = prediction.predict(predictor, paths, out, dev, batch_size or predictor.batch_size, tta,
+                                              write_probabilities, lambda n: progress.advance(task, n))
+    for path, reason in skipped:
+        err.print(f"skipped {path}: {reason}", markup=False, highlight=False)
+    click.echo(f"wrote {len(written)} masks to {out}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
+    if skipped:
+        raise click.exceptions.Exit(1)
+
+
+@click.command(name="export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["torchscript", "onnx"]), required=True,
+              help="torchscript (torch.jit.load; deprecated in recent PyTorch, still loads) or onnx "
+                   "(onnxruntime; pip install 'skinbench[export]').")
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="The file to write.")
+@click.pass_context
+def export_command(ctx, run_dir, fmt, out) -> None:
+    """Export a finished run as one file: RGB uint8 images in, probabilities out.
+
+    \b
+    Input  rgb: uint8 (B, 3, H, W), RGB, the image resized to the run's HxW (bilinear, antialiased).
+    Output probability: float32 (B, 1, H, W); the channel conversion (HSV, L*, Lab) happens inside.
+    Mask: upsample the probabilities to the image's size, threshold at the run's threshold.
+    TorchScript: torch.jit.load(FILE)(rgb). ONNX: onnxruntime.InferenceSession(FILE).run(None, {"rgb": x}).
+    The file's metadata (skinbench.json in TorchScript, metadata_props in ONNX) names size, channels,
+    threshold and the run's identity; bench predict applies a run with all of this done for you.
+    """
+    from bench.apply import export as exporting
+
+    meta = exporting.export(host_of(ctx), run_dir, fmt, out)
+    click.echo(f"wrote {out} ({fmt}, {meta['seg']} at {meta['size']}, channels {meta['channels']}, "
+               f"threshold {meta['threshold']:g})")
+    click.echo(exporting.usage(meta, fmt).replace("FILE", repr(str(out))))

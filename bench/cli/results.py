@@ -1,0 +1,120 @@
+"""``bench leaderboard``, ``bench claims`` and ``bench scalability``: tables, verdicts and curves from records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bench.cli.common import err, host_of
+from bench.errors import BenchError
+
+
+@click.command()
+@click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
+@click.option("--out", default=None, type=click.Path(path_type=Path), help="Write the markdown here too.")
+@click.option("--metric", default="jaccard", show_default=True,
+              type=click.Choice(["jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity", "specificity"]))
+@click.option("--plots", is_flag=True,
+              help="Draw every row's histogram and training curves as PNGs in OUT's folder (OUT-stem_plots/) and link them.")
+@click.option("--baseline", "baselines", multiple=True, metavar="COLUMN",
+              help="Column every strategy is compared with (repeatable); default: 'real only' and, when run, "
+                   "'real only (matched steps)'.")
+def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baselines: tuple[str, ...]) -> None:
+    """Markdown leaderboards (Table 2 style) from the records under RUNS."""
+    from bench.results.leaderboard import render, render_quality
+    from bench.results.records import load_quality, load_records
+    from bench.storage.atomic import atomic_write_bytes
+
+    if not runs.is_dir():
+        raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
+    records, warnings = load_records(runs)
+    quality, quality_warnings = load_quality(runs)
+    for w in warnings + quality_warnings:
+        err.print("[yellow]warning:[/] ", end="")
+        err.print(w, markup=False, highlight=False)
+    if plots and not out:
+        raise BenchError("--plots needs --out FILE.md: the plots are written beside it and linked from it")
+    if out is not None and out.is_dir():
+        raise BenchError(f"--out {out}: is a folder; expected a markdown file name such as {out / 'leaderboard.md'}")
+    plot_dir = out.parent / f"{out.stem}_plots" if plots and out else None
+    text = render(records, metric, plot_dir, out.parent if out else None, **({"baselines": baselines} if baselines else {}))
+    if quality:
+        text = text.rstrip("\n") + "\n\n" + render_quality(quality)
+    if out:
+        atomic_write_bytes(out, text.encode())
+    click.echo(text)
+
+
+@click.command()
+@click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
+@click.option("--out", default=None, type=click.Path(path_type=Path), help="Write the markdown here too.")
+@click.option("--metric", default="jaccard", show_default=True,
+              type=click.Choice(["jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity", "specificity"]))
+def claims(runs: Path, out: Path | None, metric: str) -> None:
+    """A verdict on each claim of the paper (supported, contradicted, not resolvable, not run) from RUNS."""
+    from bench.results.claims import render
+    from bench.results.records import load_records
+    from bench.storage.atomic import atomic_write_bytes
+
+    if not runs.is_dir():
+        raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
+    if out is not None and out.is_dir():
+        raise BenchError(f"--out {out}: is a folder; expected a markdown file name such as {out / 'claims.md'}")
+    records, warnings = load_records(runs)
+    for w in warnings:
+        err.print("[yellow]warning:[/] ", end="")
+        err.print(w, markup=False, highlight=False)
+    text = render(records, metric)
+    if out:
+        atomic_write_bytes(out, text.encode())
+    click.echo(text)
+
+
+@click.command()
+@click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
+@click.option("--seg", default="cdnn0", show_default=True, help="The segmenter whose runs form the curves.")
+@click.option("--out", default=None, type=click.Path(path_type=Path),
+              help="Write the markdown here, and the figure beside it (OUT-stem_plots/).")
+@click.option("--run", "run_missing", is_flag=True, help="First run what is missing (sizes x gens x seeds).")
+@click.option("--data", default=None, help="--run: the training dataset, e.g. isic2017:/data/isic2017.")
+@click.option("--profile", default="quick", show_default=True, help="--run: the profile.")
+@click.option("--seeds", default="0", show_default=True, help="--run: comma-separated seeds.")
+@click.option("--sizes", default="500,1000,1500,all", show_default=True, help="--run: training-set sizes.")
+@click.option("--gens", default="none,dcgan,lapgan", show_default=True,
+              help="--run: strategies, separated by ';' or ',' (none = real only; a+b alternates a and b).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="--run: any profile value, e.g. epochs=100.")
+@click.pass_context
+def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, data: str | None, profile: str,
+                seeds: str, sizes: str, gens: str, settings: tuple[str, ...]) -> None:
+    """Figs. 8 and 9: Jaccard against the number of real training images, and each GAN's worth in real images."""
+    from bench.results.records import load_records
+    from bench.storage.atomic import atomic_write_bytes
+    from bench.results.scalability import render
+
+    if run_missing:
+        from bench.cli.progress import RichReporter
+        from bench.config.options import parse_settings
+        from bench.sweep.runner import scalability_runs
+        from bench.train.run import execute
+
+        try:
+            seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+            size_list = [None if x.strip() == "all" else int(x) for x in sizes.split(",") if x.strip()]
+        except ValueError:
+            raise BenchError("--seeds and --sizes: expected integers separated by commas (sizes may include all)")
+        gen_list = [g.strip().replace("+", ",") for g in gens.replace(";", ",").split(",") if g.strip()]
+        host = host_of(ctx)
+        for opts in scalability_runs(seg, data, profile, seed_list, size_list, gen_list, parse_settings(settings), runs):
+            with RichReporter(err) as reporter:
+                execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False))
+    if not runs.is_dir():
+        raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
+    records, warnings = load_records(runs)
+    for w in warnings:
+        err.print("[yellow]warning:[/] ", end="")
+        err.print(w, markup=False, highlight=False)
+    text = render(records, seg, out.parent / f"{out.stem}_plots" if out else None, out.parent if out else None)
+    if out:
+        atomic_write_bytes(out, text.encode())
+    click.echo(text)

@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 
 from bench.config import profiles
-from bench.config.run import RunOptions, build, identity
+from bench.config.identity import identity
+from bench.config.run import RunOptions, build
 from bench.errors import ConfigError
 from bench.plugin.host import get_host
 from bench.results.records import load_records, results_schema

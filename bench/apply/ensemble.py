@@ -19,8 +19,9 @@ from bench.scoring.evaluate import predict_probabilities, score_probabilities, u
 from bench.results.leaderboard import strategy
 from bench.plugin.host import PluginHost
 from bench.scoring.postprocess import dual_threshold
-from bench.results.records import (RESULTS, SCHEMA, FinishedRun, data_label, ensemble_dir, ensemble_identity, environment,
-                                   load_run, plugin_versions)
+from bench.config.identity import ensemble_identity
+from bench.results.records import (RESULTS, SCHEMA, FinishedRun, data_label, ensemble_dir, environment, load_run,
+                                   plugin_versions)
 from bench.storage.atomic import write_json
 
 

@@ -10,10 +10,9 @@ changes what is trained or scored, seed excluded, so records are grouped by expe
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import bench
 from bench.config import profiles
@@ -265,67 +264,3 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         exclude=exclude, fold=fold, fold_seed=opts.fold_seed if fold else None, nproc=nproc,
         overrides=named,
     )
-
-
-# --------------------------------------------------------------------------------------------- identity
-
-#: Record keys that never enter identity: the seed, names of things whose content is hashed instead, and
-#: values that change neither training nor scores.
-_NOT_IDENTITY = {"seed", "profile", "data", "test", "data_name", "test_name", "weights", "overrides",
-                 "loss_default", "schedule_uses"} | {f.name for f in profiles.FIELDS if not f.identity}
-_RUNTIME_KEYS = ("device", "train_split", "n_train", "test_split", "test_split_reason", "n_test",
-                 "seg_parameters", "step", "resumed_from")
-
-
-def settings(run: Mapping[str, Any], fingerprints: Mapping[str, Any] | None,
-             generator_ids: list[str] | None) -> dict[str, Any]:
-    """The flat settings an identity hashes, from a record's ``run`` section (new or old) and the content
-    hashes: train/test data fingerprints and each generator's seedless identity.
-
-    Epoch settings the schedule does not read are left out (a real-only run does not use ``finetune_epochs``).
-    """
-    uses = set(run.get("schedule_uses") or EPOCH_FIELDS)
-    out: dict[str, Any] = {}
-    for key, value in run.items():
-        if key in _NOT_IDENTITY or key in _RUNTIME_KEYS or key == "kind" or (key in EPOCH_FIELDS and key not in uses):
-            continue
-        if key == "gen":
-            value = "+".join(value) if value else "none"
-        elif key == "subset":
-            value = "all" if value is None else f"{value} (seed {run.get('subset_seed')})"
-        elif key == "exclude":
-            value = value["sha256"][:12] if value else "none"
-        elif key == "weights_sha256":
-            key, value = "weights", value[:12] if value else "none"
-        elif key == "augment":
-            value = json.dumps(value, sort_keys=True)
-        elif key == "fold":  # every fold of one split is the same experiment: the fold number is like a seed
-            key, value = "folds", f"{str(value).split('/')[1]} (seed {run.get('fold_seed')})"
-        if key not in ("subset_seed", "fold_seed"):
-            out[key] = value
-    out.setdefault("nproc", 1)
-    fingerprints = fingerprints or {}
-    out["train data"] = fingerprints.get("train")
-    out["test data"] = fingerprints.get("test")
-    for name, gid in zip(run.get("gen") or [], generator_ids or []):
-        out[f"{name} generator"] = gid
-    return out
-
-
-def digest(values: Mapping[str, Any]) -> str:
-    """A stable 16-hex-digit hash of JSON-able ``values``."""
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def identity(run: Mapping[str, Any], fingerprints: Mapping[str, Any] | None,
-             generator_ids: list[str] | None) -> dict[str, Any]:
-    """``{"hash": ..., "settings": {...}}``: runs with the same hash differ at most in their seed."""
-    flat = settings(run, fingerprints, generator_ids)
-    return {"hash": digest(flat), "settings": flat}
-
-
-def changed(before: Mapping[str, Any], now: Mapping[str, Any]) -> Iterator[str]:
-    """``key: before -> now`` for every setting that differs between two identities' settings."""
-    for key in sorted(set(before) | set(now)):
-        if before.get(key) != now.get(key):
-            yield f"{key}: {before.get(key)!r} -> {now.get(key)!r}"

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from bench.plugin.components import Generator
+from bench.config.identity import SAMPLING_KEYS, generator_identity, generator_key, training_config
 from bench.data.prepare import CacheWarning, Prepared, cache_root
 from bench.data.spec import format_size
 from bench.errors import BenchError
@@ -29,36 +30,6 @@ from bench.storage.locks import entry_lock
 from bench.plugin.host import PluginHost
 from bench.plugin.catalog import Component
 from bench.plugin.components import Reporter, SilentReporter
-
-GENERATOR_CACHE_VERSION = 3
-"""3: keys include the hash of the generator's source, entries a checksum of their weights (2 had neither)."""
-
-
-SAMPLING_KEYS = ("sample_steps",)
-"""Configuration keys that change how a trained generator samples, not what it learns: in the run's identity,
-not in the cache key (a DDPM trained once serves every number of DDIM steps)."""
-
-
-def training_config(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` without its sampling keys: what the cache key and the entry's ``meta.json`` hold."""
-    return {k: v for k, v in config.items() if k not in SAMPLING_KEYS}
-
-
-def generator_key(config: dict[str, Any], fingerprint: str, seed: int, plugin_version: str | None,
-                  code: str | None = None) -> str:
-    """The cache key: the generator's training configuration, training data, seed, plugin version and source."""
-    text = json.dumps({"config": training_config(config), "data": fingerprint, "seed": seed, "plugin_version": plugin_version,
-                       "code": code, "cache_version": GENERATOR_CACHE_VERSION}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def generator_identity(config: dict[str, Any], fingerprint: str, plugin_version: str | None,
-                       code: str | None = None) -> str:
-    """The cache key without the seed: what a run's identity includes (seeds are compared separately)."""
-    text = json.dumps({"config": config, "data": fingerprint, "plugin_version": plugin_version, "code": code,
-                       "cache_version": GENERATOR_CACHE_VERSION}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
 
 def plugin_version(host: PluginHost, name: str) -> str | None:
     """The version of the plugin that registered generator ``name``."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from bench.results import paper
 from bench.config import profiles
-from bench.config.run import digest
+from bench.config.identity import digest
 from bench.data.spec import parse_spec
 from bench.results.records import data_label, gen_label, normalise, safe_name
 from bench.results.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means

@@ -23,7 +23,8 @@ import torch
 
 import bench
 from bench.config import profiles
-from bench.config.run import _RUNTIME_KEYS, RunConfig, digest, identity
+from bench.config.identity import RUNTIME_KEYS, ensemble_identity, generator_identity, identity
+from bench.config.run import RunConfig
 from bench.errors import BenchError, ConfigError
 
 SCHEMA = 2
@@ -217,7 +218,7 @@ def normalise(record: dict[str, Any]) -> dict[str, Any]:
     """
     run = record.get("run", {})
     if "runtime" not in record:
-        record["runtime"] = {k: run[k] for k in _RUNTIME_KEYS if k in run}
+        record["runtime"] = {k: run[k] for k in RUNTIME_KEYS if k in run}
     if "identity" not in record:
         if run.get("kind") == "ensemble":
             members = [{k: m.get(k) for k in ("seg", "strategy", "size", "channels")} for m in run.get("members", [])]
@@ -225,7 +226,6 @@ def normalise(record: dict[str, Any]) -> dict[str, Any]:
                                                    run.get("high"), run.get("low"),
                                                    (record.get("data_fingerprint") or {}).get("test"))
         else:
-            from bench.gan.cache import generator_identity
 
             if "schedule_uses" not in run and run.get("schedule"):
                 run["schedule_uses"] = _schedule_uses(run["schedule"])
@@ -247,15 +247,6 @@ def _schedule_uses(schedule: str) -> list[str] | None:
     except BenchError:
         return None
     return list(uses) if uses else None
-
-
-def ensemble_identity(members: list[Any], seeds: list[Any], high: Any, low: Any, test: Any) -> dict[str, Any]:
-    """An ensemble's identity: its members' identities (as a multiset), the thresholds and the test data."""
-    return {"hash": digest({"members": sorted(json.dumps(m, sort_keys=True) for m in members),
-                            "high": high, "low": low, "test data": test}),
-            "settings": {"members": digest({"m": sorted(json.dumps(m, sort_keys=True) for m in members)})[:8],
-                         "member seeds": "+".join(str(s) for s in sorted(seeds, key=str)),
-                         "high": high, "low": low, "test data": test}}
 
 
 def _read_records(root: Path, name: str, problem) -> tuple[list[dict[str, Any]], list[str]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from bench.config.run import changed
+from bench.config.identity import changed
 from bench.errors import BenchError, ConfigError
 from bench.storage.integrity import state_digest
 from bench.storage.atomic import atomic_save

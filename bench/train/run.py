@@ -27,7 +27,9 @@ from bench.data.source import Dataset, Split
 from bench.errors import ConfigError
 from bench.scoring.evaluate import curve_point, predict_probabilities, score_probabilities
 from bench.storage.locks import run_lock
-from bench.gan.cache import cache_message, code_hash, generator_identity, obtain, plugin_version
+from bench.config import identity as identities
+from bench.config.identity import generator_identity
+from bench.gan.cache import cache_message, code_hash, obtain, plugin_version
 from bench.results.plots import run_plots
 from bench.plugin.host import PluginHost
 from bench.storage.atomic import atomic_write_bytes, write_json
@@ -187,7 +189,7 @@ def identify(host: PluginHost, config: RunConfig, data: Data) -> dict[str, Any]:
     fingerprints = data.identity_fingerprints
     gen_ids = [generator_identity(config.generator_config(g), fingerprints["train"], plugin_version(host, g),
                                   code_hash(host, g)) for g in config.gen]
-    return configuration.identity(config.as_record(), fingerprints, gen_ids or None)
+    return identities.identity(config.as_record(), fingerprints, gen_ids or None)
 
 
 def finished_record(ctx: Context, ident: dict[str, Any]) -> dict[str, Any] | None:
@@ -206,7 +208,7 @@ def finished_record(ctx: Context, ident: dict[str, Any]) -> dict[str, Any] | Non
             ctx.log(f"already finished: {path} (use --force to run it again)")
             record["_path"] = str(path)
             return record
-        shown = "; ".join(list(configuration.changed(before["settings"], ident["settings"]))[:5])
+        shown = "; ".join(list(identities.changed(before["settings"], ident["settings"]))[:5])
         raise ConfigError(f"{path} holds a finished run with a different configuration or data ({shown}); "
                           "use --force to replace it or --out for another runs folder")
     if ctx.opts.force and ctx.folder.exists() and ctx.world.main:

@@ -16,7 +16,7 @@ from bench.train.checkpoints import load as load_checkpoint
 from bench.data.prepare import prepare
 from bench.errors import BenchError, ConfigError
 from bench.scoring.evaluate import predict_probabilities, score_probabilities, upsample
-from bench.results.leaderboard import strategy
+from bench.results.grouping import strategy
 from bench.plugin.host import PluginHost
 from bench.scoring.postprocess import dual_threshold
 from bench.config.identity import ensemble_identity

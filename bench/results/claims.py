@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from bench.results import paper
-from bench.results.leaderboard import BASELINE, MATCHED, md, row_label, seeds_text, strategy, group_tables
+from bench.results.grouping import BASELINE, MATCHED, group_tables, md, row_label, strategy
+from bench.results.leaderboard import seeds_text
 from bench.results.scalability import equivalent_images
 from bench.results.stats import Comparison, compare, sample
 

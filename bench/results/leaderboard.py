@@ -5,162 +5,17 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from bench.results import paper
-from bench.config import profiles
 from bench.config.identity import digest
 from bench.data.spec import parse_spec
-from bench.results.records import data_label, gen_label, normalise, safe_name
+from bench.results.grouping import (BASELINES, distinct_labels, md, group_tables, row_label,
+                                    strategy)
+from bench.results.records import data_label, safe_name
 from bench.results.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means
-
-BASELINE = "real only"
-MATCHED = "real only (matched steps)"
-"""The compute-matched control: real data for as many optimizer steps as the two-phase schedule takes."""
-BASELINES = (BASELINE, MATCHED)
-LABELLED = frozenset({"gen", "schedule", "seg", "loss", "strategy"})
-"""Settings the row and column labels already name; never repeated in a label's parentheses."""
-DERIVED = frozenset({"train data", "test data"})
-"""Content hashes: named in a label only when no setting explains why two runs differ."""
-
-
-def md(text: Any) -> str:
-    """``text`` safe inside a markdown table cell or heading: no pipe, newline or HTML can break or inject."""
-    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-            .replace("`", "'").replace("\r", " ").replace("\n", " "))
-
-
-def strategy(run: dict[str, Any]) -> str:
-    """Column label: ``real only`` for no generator, the generators, and the schedule when not default."""
-    if run.get("strategy"):
-        return run["strategy"]
-    if not run["gen"]:
-        return {"real-only": BASELINE, "real-only-matched": MATCHED}.get(run["schedule"],
-                                                                          f"none ({run['schedule']})")
-    label = gen_label(run["gen"])
-    return label if run["schedule"] == "two-phase" else f"{label} ({run['schedule']})"
-
-
-def row_label(run: dict[str, Any]) -> str:
-    """Row label: the segmenter, with its loss when it is not the segmenter's default."""
-    default = run.get("loss_default")
-    return run["seg"] if run["loss"] == default else f"{run['seg']} [{run['loss']}]"
-
-
-def axis(key: str) -> str:
-    """Where a differing setting is named: generator settings (and an ensemble's members, which set its
-    strategy) in the column, the rest in the row."""
-    if key in profiles.BY_NAME:
-        return profiles.BY_NAME[key].axis
-    return "column" if key.endswith(" generator") or key in ("members", "member seeds") else "row"
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "–"
-    text = str(value)
-    return text[:8] if len(text) >= 12 and all(c in "0123456789abcdef" for c in text) else text
-
-
-def _suffix(settings: dict[str, Any], keys: list[str]) -> str:
-    keys = [k for k in keys if k in settings]
-    return md(" (" + ", ".join(f"{k} {_show(settings[k])}" for k in keys) + ")") if keys else ""
-
-
-def _differing(records: list[dict[str, Any]], derived: bool) -> list[str]:
-    """Settings (in first-seen order) that take more than one value among the records that have them: the
-    configuration's (``derived=False``) or the content hashes (``derived=True``)."""
-    order: dict[str, None] = {}
-    values: dict[str, set[str]] = defaultdict(set)
-    for record in records:
-        for key, value in record["identity"]["settings"].items():
-            if key in LABELLED or (key in DERIVED) != derived:
-                continue
-            order.setdefault(key)
-            values[key].add(repr(value))
-    return [k for k in order if len(values[k]) > 1]
-
-
-def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, Any]], str],
-                    col_of: Callable[[dict[str, Any]], str], ignore: frozenset[str] = frozenset(),
-                    axis_of: Callable[[str], str] = axis) -> list[tuple[str, str]]:
-    """A ``(row, column)`` label per record such that records sharing a label share an identity (they may
-    differ only in their seed): labels that would pool different experiments name the differing settings.
-
-    Row settings must agree along a whole row (its cells are compared with each other); column settings
-    within a cell. ``ignore`` names settings that vary by design (the x axis of a curve).
-    """
-    base = [(row_of(r), col_of(r)) for r in records]
-    by_row: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    by_cell: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for record, (row, col) in zip(records, base):
-        by_row[row].append(record)
-        by_cell[(row, col)].append(record)
-    row_keys = {row: [k for k in _differing(rs, False) if k not in ignore and axis_of(k) == "row"]
-                for row, rs in by_row.items()}
-    col_keys: dict[str, list[str]] = defaultdict(list)
-    for (_, col), rs in by_cell.items():
-        for k in _differing(rs, False):
-            if k not in ignore and axis_of(k) == "column" and k not in col_keys[col]:
-                col_keys[col].append(k)
-
-    def label() -> list[tuple[str, str]]:
-        return [(row + _suffix(r["identity"]["settings"], row_keys[row]),
-                 col + _suffix(r["identity"]["settings"], col_keys[col])) for r, (row, col) in zip(records, base)]
-
-    labels = label()
-    clashes = _clashes(records, labels)
-    if clashes:  # same settings, other data or generator weights: name the content hashes too
-        for members in clashes.values():
-            row, col = base[members[0]]
-            for k in _differing([records[i] for i in members], True):
-                target = col_keys[col] if axis_of(k) == "column" else row_keys[row]
-                if k not in ignore and k not in target:
-                    target.append(k)
-        labels = label()
-        clashes = _clashes(records, labels)
-    return [(row + f" [{r['identity']['hash'][:8]}]" if (row, col) in clashes else row, col)
-            for r, (row, col) in zip(records, labels)]
-
-
-def _clashes(records: list[dict[str, Any]], labels: list[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
-    """Labels shared by records of more than one identity, with the indices of those records."""
-    cells: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, cell in enumerate(labels):
-        cells[cell].append(i)
-    return {cell: members for cell, members in cells.items()
-            if len({records[i]["identity"]["hash"] for i in members}) > 1}
-
-
-_SIDES = (("data", "train", "data_name"), ("test", "test", "test_name"))
-
-
-def group_tables(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
-    """Records (normalised) by table: same training data, test data and split, profile and protocol version.
-
-    Data is compared by content: specs whose splits have equal fingerprints (the same files at another path)
-    share a table, named by the spec most of its records use. A record without a fingerprint for a side (an
-    ensemble has no training fingerprint) takes the name its spec has among the others.
-    """
-    records = [normalise(r) for r in records]
-    votes: dict[tuple, Counter] = defaultdict(Counter)
-    for record in records:
-        fps = record.get("data_fingerprint") or {}
-        for side, fp, name in _SIDES:
-            if fps.get(fp):
-                votes[(side, record["run"].get(name), fps[fp])][record["run"][side]] += 1
-    canonical = {(side, spec): min(counter, key=lambda s: (-counter[s], s))
-                 for (side, _, _), counter in votes.items() for spec in counter}
-    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        run = record["run"]
-        data, test = (canonical.get((side, run[side]), run[side]) for side, _, _ in _SIDES)
-        tables[(data, test, record["runtime"].get("test_split"), run["profile"], run.get("protocol_version"))].append(
-            record)
-    return tables
-
 
 def _order(columns: set[str]) -> list[str]:
     rest = sorted(c for c in columns if c not in BASELINES)

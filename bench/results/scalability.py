@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.results.leaderboard import BASELINE, distinct_labels, strategy, group_tables
+from bench.results.grouping import BASELINE, distinct_labels, group_tables, strategy
 from bench.results.records import normalise, safe_name
 
 VARIES = frozenset({"subset", "train data"})

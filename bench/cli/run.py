@@ -58,7 +58,7 @@ def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, 
     values = dict(gen=gen, seg=seg, loss=loss, schedule=schedule, test=test, profile=profile, seed=seed,
                   device=device, save_predictions=save_predictions, cuda_graph=cuda_graph, bank_mb=bank_mb,
                   subset=subset, subset_seed=subset_seed, exclude=exclude, weights=weights, fold=fold,
-                  fold_seed=fold_seed, log=",".join(log_names) or None)
+                  fold_seed=fold_seed, log=tuple(log_names) or None)
     if config_file is not None:
         from click.core import ParameterSource
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import profiles
-from bench.config.run import RunConfig, RunOptions
+from bench.config.run import Execution, RunConfig
 from bench.errors import ConfigError
 from bench.config.options import cast_setting
 
@@ -63,17 +63,17 @@ def without_defaults(settings: dict[str, Any], profile: str, seg_meta: Any) -> d
     return {k: v for k, v in settings.items() if k not in profiles.BY_NAME or k == "data" or v != defaults.get(k)}
 
 
-def resolved(config: RunConfig, opts: RunOptions) -> dict[str, Any]:
+def resolved(config: RunConfig, execution: Execution) -> dict[str, Any]:
     """Every setting of a run, as ``--config`` reads it back (values that are not set are left out)."""
     values: dict[str, Any] = {
         "gen": ",".join(config.gen) or "none", "seg": config.seg, "loss": config.loss, "schedule": config.schedule,
         "profile": config.profile, "seed": config.seed, "test": config.test,
         "subset": config.subset, "subset_seed": config.subset_seed if config.subset else None,
-        "exclude": config.exclude.file if config.exclude else None, "weights": opts.weights,
+        "exclude": config.exclude.file if config.exclude else None, "weights": config.weights,
         "fold": f"{config.fold[0]}/{config.fold[1]}" if config.fold else None,
         "fold_seed": config.fold_seed if config.fold else None,
-        "device": opts.device, "cuda_graph": opts.cuda_graph, "bank_mb": opts.bank_mb,
-        "save_predictions": opts.save_predictions, "log": opts.log,
+        "device": execution.device, "cuda_graph": execution.cuda_graph, "bank_mb": execution.bank_mb,
+        "save_predictions": execution.save_predictions, "log": ",".join(execution.log) or None,
     }
     for field in profiles.FIELDS:
         value = getattr(config, field.name)

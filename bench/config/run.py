@@ -45,7 +45,7 @@ class RunOptions:
     resume: bool = False
     cuda_graph: bool = False
     bank_mb: int | None = None
-    log: str | None = None
+    log: str | tuple[str, ...] | None = None
     subset: int | None = None
     subset_seed: int = 0
     exclude: str | None = None
@@ -53,6 +53,30 @@ class RunOptions:
     fold: str | None = None
     fold_seed: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a run is carried out, none of which changes what it trains or scores (so none of it is in
+    ``RunConfig`` or its identity): where records go, the device, what to keep, restarts, the step's mode."""
+
+    out: Path = Path("runs")
+    device: str = "auto"
+    save_predictions: bool = False
+    force: bool = False
+    resume: bool = False
+    cuda_graph: bool = False
+    bank_mb: int | None = None
+    log: tuple[str, ...] = ()
+    """``--log`` loggers, by name."""
+
+
+def execution(opts: RunOptions) -> Execution:
+    """The execution part of what the user asked (``--log`` may come as ``a,b`` from a grid or a config file)."""
+    logs = opts.log.split(",") if isinstance(opts.log, str) else list(opts.log or ())
+    return Execution(out=Path(opts.out), device=opts.device, save_predictions=opts.save_predictions,
+                     force=opts.force, resume=opts.resume, cuda_graph=opts.cuda_graph, bank_mb=opts.bank_mb,
+                     log=tuple(n.strip() for n in logs if n.strip()))
 
 
 #: ``RunOptions`` fields a grid or ``--set`` may give (the others are per invocation, not per run).

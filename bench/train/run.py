@@ -21,7 +21,7 @@ from bench.train import distributed
 from bench.plugin.build import (build_loss_and_phases, build_segmenter, check_segmenter, fold_splits, load_dataset,
                          resolve_device, seed_everything, select_training)
 from bench.plugin.components import Generator, Phase
-from bench.config.run import RunConfig, RunOptions
+from bench.config.run import Execution, RunConfig, RunOptions
 from bench.data.prepare import Prepared, prepare
 from bench.data.source import Dataset, Split
 from bench.errors import ConfigError
@@ -73,7 +73,8 @@ class Context:
     """What the steps of one run share."""
 
     host: PluginHost
-    opts: RunOptions
+    execution: Execution
+    """How the run is carried out (out, device, force, resume, step mode, loggers): never what it trains."""
     config: RunConfig
     device: torch.device
     world: distributed.World
@@ -97,10 +98,11 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
         reporter, log = SilentReporter(), lambda message: None
     t_start = time.perf_counter()
     config = configuration.build(host, opts, nproc=world.size)
-    if opts.out.exists() and not opts.out.is_dir():
-        raise ConfigError(f"--out {opts.out}: is a file; expected a folder for the run records")
-    device = distributed.start(world, resolve_device(opts.device))
-    ctx = Context(host, opts, config, device, world, reporter or SilentReporter(), log, run_dir(opts.out, config))
+    how = configuration.execution(opts)
+    if how.out.exists() and not how.out.is_dir():
+        raise ConfigError(f"--out {how.out}: is a file; expected a folder for the run records")
+    device = distributed.start(world, resolve_device(how.device))
+    ctx = Context(host, how, config, device, world, reporter or SilentReporter(), log, run_dir(how.out, config))
     try:
         with run_lock(ctx.folder) if world.main else contextlib.nullcontext():
             result = _steps(ctx, t_start)
@@ -119,7 +121,7 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     model = build_segmenter(ctx.host, config.seg, config.channels, config.width, config.weights)  # fails fast
     check_segmenter(ctx.host, model, config.seg, config.channels, config.size)
     loss_fn, phases = build_loss_and_phases(ctx.host, config.loss, config.schedule, config)
-    logger_names = [n.strip() for n in (ctx.opts.log or "").split(",") if n.strip()]
+    logger_names = list(ctx.execution.log)
     for name in logger_names:
         ctx.host.registry.get("loggers", name)  # an unknown --log fails before any work
     data = open_data(ctx.host, config)
@@ -198,7 +200,7 @@ def finished_record(ctx: Context, ident: dict[str, Any]) -> dict[str, Any] | Non
     A finished record of a different run in the same folder is an error, unless ``--force`` replaces it.
     """
     path = ctx.folder / RESULTS
-    if path.exists() and not ctx.opts.force:
+    if path.exists() and not ctx.execution.force:
         try:
             record = normalise(json.loads(path.read_text()))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -211,7 +213,7 @@ def finished_record(ctx: Context, ident: dict[str, Any]) -> dict[str, Any] | Non
         shown = "; ".join(list(identities.changed(before["settings"], ident["settings"]))[:5])
         raise ConfigError(f"{path} holds a finished run with a different configuration or data ({shown}); "
                           "use --force to replace it or --out for another runs folder")
-    if ctx.opts.force and ctx.folder.exists() and ctx.world.main:
+    if ctx.execution.force and ctx.folder.exists() and ctx.world.main:
         shutil.rmtree(ctx.folder / "checkpoints", ignore_errors=True)
         path.unlink(missing_ok=True)
     distributed.barrier(ctx.world)
@@ -279,7 +281,7 @@ def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase
 
     trainer = Trainer(state, loss_fn, config.channels, config.size, config.batch_size, device, config.seed,
                       reporter=ctx.reporter, on_epoch_end=checkpoint, validate=validate if world.main else None,
-                      network=network, world=world, cuda_graph=ctx.opts.cuda_graph, bank_mb=ctx.opts.bank_mb,
+                      network=network, world=world, cuda_graph=ctx.execution.cuda_graph, bank_mb=ctx.execution.bank_mb,
                       curve_every=config.curve_every)
     if latest.exists():
         saved = checkpoints.load(latest)
@@ -292,11 +294,11 @@ def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase
                                        "phase_index": state.phase_index, "epoch": state.epoch}
         ctx.log(f"resuming from {latest}: phase {state.phase_index + 1} of {len(phases)}, "
                 f"{state.epoch} epochs done in it")
-    elif ctx.opts.resume:
+    elif ctx.execution.resume:
         ctx.log(f"nothing to resume in {ctx.folder}; starting from the beginning")
     if ctx.loggers is not None:
         ctx.loggers.call("start", TrackedRun(f"{ident['hash']}-seed-{config.seed}", ctx.folder,
-                                             config_file.resolved(config, ctx.opts), latest.exists(),
+                                             config_file.resolved(config, ctx.execution), latest.exists(),
                                              len(state.history)))
     t0 = time.perf_counter()
     history = trainer.run(phases, real, generators)
@@ -312,7 +314,7 @@ def score(ctx: Context, model: torch.nn.Module, test: Prepared, split: Split) ->
     t0 = time.perf_counter()
     probs = predict_probabilities(model, test, ctx.config.channels, ctx.device, ctx.config.eval_batch_size)
     per_image, summary, histogram = score_probabilities(
-        probs, split, ctx.config.threshold, ctx.folder / "predictions" if ctx.opts.save_predictions else None)
+        probs, split, ctx.config.threshold, ctx.folder / "predictions" if ctx.execution.save_predictions else None)
     ctx.timings["evaluate_s"] = time.perf_counter() - t0
     return Scores(per_image, summary, histogram)
 
@@ -339,7 +341,7 @@ def write_record(ctx: Context, ident: dict[str, Any], scores: Scores, history: l
         record["runtime"]["loggers"] = ctx.runtime["loggers"]
     write_json(ctx.folder / "config.json", {**ctx.config.as_record(), "identity": ident["hash"]})
     atomic_write_bytes(ctx.folder / config_file.FILE_NAME, config_file.dumps(
-        config_file.resolved(ctx.config, ctx.opts),
+        config_file.resolved(ctx.config, ctx.execution),
         f"The resolved configuration of this run (identity {ident['hash']}); "
         f"bench run --config {config_file.FILE_NAME} runs it again.").encode())
     write_json(ctx.folder / "env.json", env)

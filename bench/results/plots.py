@@ -90,7 +90,8 @@ def training_curves(histories: list[list[dict[str, Any]]], title: str, path: Pat
 
 
 def run_plots(record: dict[str, Any], folder: Path) -> list[str]:
-    """The per-run figures in ``folder``: the Jaccard histogram and (when recorded) the training curves."""
+    """The per-run figures in ``folder``: the Jaccard histogram and (when recorded) the training curves, from a
+    record's ``run``, ``per_image`` and ``history`` (a run draws them before its record is built)."""
     run = record["run"]
     title = f"{run['seg']} · {'+'.join(run['gen']) or 'real only'} · seed {run['seed']}"
     written = [jaccard_histogram([r["jaccard"] for r in record["per_image"]], title, folder / "jaccard_histogram.png")]

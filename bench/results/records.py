@@ -158,13 +158,14 @@ def plugin_versions(host: Any) -> dict[str, dict[str, str | None]]:
 
 def run_record(config: RunConfig, ident: dict[str, Any], runtime: dict[str, Any], scores: Scores,
                history: list[dict[str, Any]], generators: list[dict[str, Any]], env: dict[str, Any],
-               plugins: dict[str, Any], fingerprints: dict[str, str], timings: dict[str, float]) -> dict[str, Any]:
-    """The ``results.json`` of a finished run."""
+               plugins: dict[str, Any], fingerprints: dict[str, str], timings: dict[str, float],
+               components: dict[str, Any], plots: list[str]) -> dict[str, Any]:
+    """The ``results.json`` of a finished run, whole: nothing is added to it afterwards."""
     return {
         "schema": SCHEMA, "kind": "run", "status": "finished", "identity": ident, "run": config.as_record(),
         "runtime": runtime, "summary": scores.summary, "histogram": scores.histogram, "per_image": scores.per_image,
         "history": history, "generators": generators, "env": env, "plugins": plugins,
-        "data_fingerprint": fingerprints, "timings": timings,
+        "data_fingerprint": fingerprints, "timings": timings, "components": components, "plots": plots,
     }
 
 

@@ -323,22 +323,22 @@ def write_record(ctx: Context, ident: dict[str, Any], scores: Scores, history: l
                  gen_info: list[dict[str, Any]], data: Data) -> dict[str, Any]:
     """Write ``config.json``, ``env.json``, the plots and, last, ``results.json``; return the record."""
     env = environment(ctx.device)
-    runtime = {"device": str(ctx.device), **ctx.runtime}
-    record = run_record(ctx.config, ident, runtime, scores, history, gen_info, env, plugin_versions(ctx.host),
-                        data.fingerprints, ctx.timings)
     host, config = ctx.host, ctx.config
-    record["components"] = {
+    components = {
         "segmenter": host.provenance("segmenters", config.seg_spec.name),
         "loss": host.provenance("losses", config.loss), "schedule": host.provenance("schedules", config.schedule),
         "generators": [host.provenance("generators", g) for g in config.gen],
         "data": host.provenance("datasets", config.data_spec.name),
         "test": host.provenance("datasets", config.test_spec.name),
     }
-    record["plots"] = [f"plots/{name}" for name in run_plots(record, ctx.folder / "plots")]
+    drawn = {"run": config.as_record(), "per_image": scores.per_image, "history": history}
+    plots = [f"plots/{name}" for name in run_plots(drawn, ctx.folder / "plots")]
     if ctx.loggers is not None:
-        ctx.loggers.call("finish", record["summary"], [ctx.folder / p for p in record["plots"]])
+        ctx.loggers.call("finish", scores.summary, [ctx.folder / p for p in plots])
         ctx.runtime["loggers"] = {"used": sorted(ctx.loggers.active), "failed": ctx.loggers.failures}
-        record["runtime"]["loggers"] = ctx.runtime["loggers"]
+    runtime = {"device": str(ctx.device), **ctx.runtime}
+    record = run_record(config, ident, runtime, scores, history, gen_info, env, plugin_versions(host),
+                        data.fingerprints, ctx.timings, components, plots)
     write_json(ctx.folder / "config.json", {**ctx.config.as_record(), "identity": ident["hash"]})
     atomic_write_bytes(ctx.folder / config_file.FILE_NAME, config_file.dumps(
         config_file.resolved(ctx.config, ctx.execution),

@@ -20,12 +20,12 @@ from bench.config.run import generator_config, iterative_generators
 from bench.data.prepare import prepare
 from bench.data.spec import parse_size, parse_spec
 from bench.errors import ConfigError
-from bench.gan.quality import measure
-from bench.gan.cache import cache_message, entry_folder, obtain, to_gan_input
+from bench.gan.quality import measure_generator
+from bench.gan.cache import cache_message, entry_folder, obtain
 from bench.gan.sample_grid import sample_grid
 from bench.config.options import field_options
 from bench.plugin.host import PluginHost
-from bench.results.records import SCHEMA, environment, load_run, quality_path
+from bench.results.records import environment, load_run, quality_path, quality_record
 from bench.storage.atomic import atomic_save, write_json
 
 
@@ -126,30 +126,11 @@ def quality(ctx, gen, profile, seed, device, n, reference, features, weights, n_
     ref = _reference(host, reference, dev) if reference else None
     extractor = _extractor(features, weights, ref, dev)
     g, info, values = trained(host, gen, profile, seed, device, overrides)
-    rng = torch.Generator(device=dev).manual_seed(12345)
-    samples = g.sample(n, rng=rng)
-    idx = torch.randperm(len(values["real"]), generator=torch.Generator().manual_seed(0))[:n]
-    real = to_gan_input(values["real"], torch.device("cpu"), idx)
-    metrics = measure(samples, real, ref)
-    if extractor is not None:
-        count = min(n_features, len(values["real"]))
-        if count <= feature_metrics.PRDC_K:
-            raise ConfigError(f"--n-features {n_features}: the feature-space metrics need more than "
-                              f"{feature_metrics.PRDC_K} samples (the training split has {len(values['real'])})")
-        idx = torch.randperm(len(values["real"]), generator=torch.Generator().manual_seed(1))[:count]
-        real_rgb = (to_gan_input(values["real"], torch.device("cpu"), idx)[:, :3] + 1) / 2
-        fake = g.sample(count, rng=torch.Generator(device=dev).manual_seed(54321))
-        metrics["features"] = feature_metrics.measure(extractor, real_rgb, ((fake[:, :3] + 1) / 2).clamp(0, 1))
-    else:
-        click.echo("no FID/KID/precision/recall: pass --reference RUN_DIR or --features timm:NAME --weights PATH")
-    record = {
-        "schema": SCHEMA, "kind": "generator-quality", "status": "finished",
-        "generator": {k: info[k] for k in ("name", "plugin", "plugin_version", "key", "identity", "checkpoint",
-                                             "config")},
-        "run": {"gen": [gen], "data": values["data"], "data_name": values["data_name"], "profile": profile,
-                "seed": seed, "gan_size": values["gan_size"], "overrides": values["overrides"]},
-        "metrics": metrics, "env": environment(dev),
-    }
+    metrics, note = measure_generator(g, values["real"], n, ref, extractor, n_features, dev)
+    if note:
+        click.echo(note)
+    record = quality_record(info, gen, values["data"], values["data_name"], profile, seed, values["gan_size"],
+                            values["overrides"], metrics, environment(dev))
     folder = entry_folder(info)
     if folder is not None:  # the entry serves every number of sampling steps: the file names its own
         steps = info["config"].get("sample_steps")

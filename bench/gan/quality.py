@@ -89,3 +89,30 @@ def measure(samples: torch.Tensor, real: torch.Tensor, reference: dict[str, Any]
             "reference_jaccard": reference["jaccard"], "reference_identity": reference.get("identity"),
         }
     return out
+
+
+def measure_generator(generator: Any, real: Any, n: int, reference: dict[str, Any] | None, extractor: Any,
+                      n_features: int, device: torch.device) -> tuple[dict[str, Any], str | None]:
+    """``bench gan quality``'s numbers for a trained ``generator`` against ``real`` (a prepared split): the
+    pixel-space metrics of :func:`measure` on ``n`` samples and, with an ``extractor``, FID, KID and
+    precision/recall/density/coverage on ``n_features`` samples. Samples and real pairs are drawn with fixed
+    seeds, so a generator measured twice gives the same numbers. Returns the metrics and a note (``None``, or
+    why the feature-space metrics are absent)."""
+    from bench.errors import ConfigError
+    from bench.gan import feature_metrics
+    from bench.gan.cache import to_gan_input
+
+    samples = generator.sample(n, rng=torch.Generator(device=device).manual_seed(12345))
+    idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:n]
+    metrics = measure(samples, to_gan_input(real, torch.device("cpu"), idx), reference)
+    if extractor is None:
+        return metrics, "no FID/KID/precision/recall: pass --reference RUN_DIR or --features timm:NAME --weights PATH"
+    count = min(n_features, len(real))
+    if count <= feature_metrics.PRDC_K:
+        raise ConfigError(f"--n-features {n_features}: the feature-space metrics need more than "
+                          f"{feature_metrics.PRDC_K} samples (the training split has {len(real)})")
+    idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(1))[:count]
+    real_rgb = (to_gan_input(real, torch.device("cpu"), idx)[:, :3] + 1) / 2
+    fake = generator.sample(count, rng=torch.Generator(device=device).manual_seed(54321))
+    metrics["features"] = feature_metrics.measure(extractor, real_rgb, ((fake[:, :3] + 1) / 2).clamp(0, 1))
+    return metrics, None

@@ -306,6 +306,20 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return [normalise(r) for r in records], warnings
 
 
+def quality_record(generator: dict[str, Any], gen: str, data: str, data_name: str, profile: str, seed: int,
+                   gan_size: str, overrides: dict[str, Any], metrics: dict[str, Any], env: dict[str, Any]
+                   ) -> dict[str, Any]:
+    """The record of ``bench gan quality``, whole: the generator (its cache entry's facts), the setting, the metrics."""
+    return {
+        "schema": SCHEMA, "kind": "generator-quality", "status": "finished",
+        "generator": {k: generator[k] for k in ("name", "plugin", "plugin_version", "key", "identity", "checkpoint",
+                                                  "config")},
+        "run": {"gen": [gen], "data": data, "data_name": data_name, "profile": profile, "seed": seed,
+                "gan_size": gan_size, "overrides": overrides},
+        "metrics": metrics, "env": env,
+    }
+
+
 def load_quality(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Every generator-quality record under ``root`` (written by ``bench gan quality``), with warnings."""
     return _read_records(root, QUALITY, lambda r: None if r.get("kind") == "generator-quality" and "metrics" in r

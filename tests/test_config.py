@@ -3,6 +3,8 @@ group runs by experiment; older records still render; records validate against t
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -136,6 +138,16 @@ def test_new_and_old_records_validate_against_the_schema(every_field_run):
         jsonschema.validate(json.loads(path.read_text()), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**every_field_run[0], "identity": None}, schema)
+
+
+def test_reading_records_written_before_identities_needs_no_plugin_host():
+    """Their identities are computed from what they hold and the legacy schedules' fields: no plugin loads."""
+    code = ("import json, sys; from bench.plugin import host; from bench.results.records import load_records; "
+            f"records, _ = load_records(__import__('pathlib').Path({str(LEGACY)!r})); "
+            "print(json.dumps([host._HOST is None, sorted(r['identity']['hash'] for r in records)]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    no_host, hashes = json.loads(out)
+    assert no_host and hashes == sorted(r["identity"]["hash"] for r in load_records(LEGACY)[0])
 
 
 def test_records_written_before_identities_still_render():

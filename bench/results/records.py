@@ -237,12 +237,22 @@ def normalise(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+LEGACY_SCHEDULE_USES: dict[str, tuple[str, ...]] = {
+    "real-only": ("epochs",), "two-phase": ("synthetic_epochs", "finetune_epochs"),
+    "real-only-matched": ("synthetic_epochs", "finetune_epochs"), "mixed": ("epochs",),
+}
+"""The epoch settings the built-in schedules read when records did not yet store ``schedule_uses``: a fact of
+those records, so that reading them needs no plugin host."""
+
+
 def _schedule_uses(schedule: str) -> list[str] | None:
-    """The epoch settings an installed schedule reads (what a record written today stores), or ``None`` (all of
-    them count) when the schedule is not installed."""
+    """The epoch settings a legacy record's schedule read: the built-ins' from :data:`LEGACY_SCHEDULE_USES`; a
+    third-party schedule's from its installed plugin, or ``None`` (all of them count) when it is not installed."""
     from bench.errors import BenchError
     from bench.plugin.host import get_host
 
+    if schedule in LEGACY_SCHEDULE_USES:
+        return list(LEGACY_SCHEDULE_USES[schedule])
     try:
         uses = get_host().registry.get("schedules", schedule).meta.uses
     except BenchError:

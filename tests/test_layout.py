@@ -40,3 +40,13 @@ def test_every_package_says_what_lives_there_and_what_it_may_import():
         if package.is_dir() and (package / "__init__.py").exists():
             doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
             assert len(doc) > 80 and "import" in doc, f"bench/{package.name}/__init__.py: say what lives there"
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject lists packages by name: one left out installs in development (editable) and is missing from
+    the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {"bench." + p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    assert on_disk <= listed, f"add to pyproject's packages: {sorted(on_disk - listed)}"

@@ -74,9 +74,8 @@ class Execution:
 def execution(opts: RunOptions) -> Execution:
     """The execution part of what the user asked (``--log`` may come as ``a,b`` from a grid or a config file)."""
     logs = opts.log.split(",") if isinstance(opts.log, str) else list(opts.log or ())
-    return Execution(out=Path(opts.out), device=opts.device, save_predictions=opts.save_predictions,
-                     force=opts.force, resume=opts.resume, cuda_graph=opts.cuda_graph, bank_mb=opts.bank_mb,
-                     log=tuple(n.strip() for n in logs if n.strip()))
+    same = {f.name: getattr(opts, f.name) for f in fields(Execution) if f.name not in ("out", "log")}
+    return Execution(out=Path(opts.out), log=tuple(n.strip() for n in logs if n.strip()), **same)
 
 
 #: ``RunOptions`` fields a grid or ``--set`` may give (the others are per invocation, not per run).

@@ -15,7 +15,7 @@ from bench.config.identity import identity
 from bench.config.run import RunOptions, build
 from bench.errors import ConfigError
 from bench.plugin.host import get_host
-from bench.results.records import load_records, results_schema
+from bench.results.records import LEGACY_SCHEDULE_USES, load_records, results_schema
 from bench.sweep.runner import from_toml
 from conftest import bench_cli, bench_main
 
@@ -148,6 +148,9 @@ def test_reading_records_written_before_identities_needs_no_plugin_host():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     no_host, hashes = json.loads(out)
     assert no_host and hashes == sorted(r["identity"]["hash"] for r in load_records(LEGACY)[0])
+    # the table is what the installed built-ins say: the identities are those the plugin host would give
+    for name, uses in LEGACY_SCHEDULE_USES.items():
+        assert tuple(get_host().registry.get("schedules", name).meta.uses) == uses, name
 
 
 def test_records_written_before_identities_still_render():

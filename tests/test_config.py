@@ -12,6 +12,7 @@ import pytest
 
 from bench.config import profiles
 from bench.config.identity import identity
+from bench.config.layers import merge
 from bench.config.run import RunOptions, build
 from bench.errors import ConfigError
 from bench.plugin.host import get_host
@@ -82,10 +83,11 @@ def test_every_field_reaches_the_grid_parser(tmp_path):
     lines = [f'{name} = "{text}"' for name, (text, _) in EVERY_FIELD.items()]
     grid = tmp_path / "all.toml"
     grid.write_text("[grid]\ngen = ['none', 'dcgan']\n[run]\n" + "\n".join(lines) + "\n")
-    cells = from_toml(grid).cells
-    assert len(cells) == 2
+    parsed = from_toml(grid)
+    assert len(parsed.cells) == 2
+    first = merge(parsed.layers(parsed.cells[0]))
     for name, (_, value) in EVERY_FIELD.items():
-        assert cells[0][name] == value, name
+        assert first[name] == value, name
     grid.write_text("[grid]\nepochs = ['many']\n")
     with pytest.raises(ConfigError, match=r"all.toml \[grid\] epochs: 'many' is not a valid int"):
         from_toml(grid)

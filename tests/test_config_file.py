@@ -25,6 +25,8 @@ def test_a_config_file_runs_the_command_line_wins_and_a_runs_config_toml_reruns_
     assert 'seg = "cdnn0"' in text and "seed = 3" in text and "lr = 0.0003" in text and "batch_size = 16" in text
     again = bench_main("run", "--config", str(written), "--out", str(out))  # every setting resolved, same run
     assert record_path(again) == first and "already finished" in again.stderr
+    typed = bench_main("run", "--config", str(config), "--lr", "0.0003", "--gan-epochs", "7", "--out", str(out))
+    assert record_path(typed) == first and "already finished" in typed.stderr  # a default, an unused GAN setting
 
     wins = record_path(bench_main("run", "--config", str(written), "--epochs", "2", "--seed", "4", "--out", str(out)))
     run = json.loads(wins.read_text())["run"]

@@ -49,10 +49,38 @@ def test_a_toml_grid_crosses_its_lists_and_rejects_unknown_options(tmp_path):
     path.write_text(GRID)
     grid = from_toml(path)
     assert grid.name == "g" and len(grid.cells) == 4 and grid.seeds == [0]
-    assert all(c["seg"] == "unet" and c["epochs"] == 1 for c in grid.cells)
+    assert grid.shared["seg"] == "unet" and grid.shared["epochs"] == 1
+    assert {(c["loss"], c["gen"]) for c in grid.cells} == {(a, b) for a in ("bce", "tanimoto") for b in ("none", "dcgan")}
     path.write_text('[grid]\nsegmenter = ["unet"]\n')
     with pytest.raises(ConfigError, match="unknown option 'segmenter'"):
         from_toml(path)
+    path.write_text('[grid]\nepochs = [1, 2]\n[run]\nepochs = 3\n')
+    with pytest.raises(ConfigError, match=r"epochs in both \[grid\] and \[run\]"):
+        from_toml(path)
+
+
+def test_sweep_settings_follow_one_precedence_and_a_grid_axis_cannot_be_overridden(tmp_path):
+    """[run] < the grid's axes < bench sweep's options; --set on an axis is an error, not a silent choice; each run
+    reads its resolved cell file, and runs that print the same command share one folder."""
+    grid = tmp_path / "g.toml"
+    grid.write_text('[grid]\nepochs = [1, 2]\n[run]\nseg = "cdnn0"\nlr = 0.001\ndata = "fixture?n=16&n_test=6"\n')
+    out = tmp_path / "runs"
+    proc = bench_main("sweep", str(grid), "--out", str(out), "--dry-run", "--set", "lr=0.002")
+    assert proc.stdout.count("--lr 0.002") == 2 and "--lr 0.001" not in proc.stdout
+    assert "--epochs 1" in proc.stdout and "--epochs 2" in proc.stdout
+    bad = bench_main("sweep", str(grid), "--out", str(out), "--dry-run", "--set", "epochs=5", check=False)
+    assert bad.returncode != 0 and "sets epochs = 5, which grid g [grid] varies" in bad.stdout + bad.stderr
+
+    from bench.config.layers import Layer
+    from bench.plugin.host import get_host
+    from bench.sweep.runner import expand, write_cells
+
+    entries = expand(get_host(), from_toml(grid), out, Layer("the command line", {"lr": 0.002}), [3], 1,
+                     out / "sweeps" / "g")
+    write_cells(entries)
+    cell = Path(entries[0]["args"][entries[0]["args"].index("--config") + 1]).read_text()
+    assert "seed = 3" in cell and "lr = 0.002" in cell and "epochs = 1" in cell and "width = 0.25" in cell
+    assert entries[0]["args"][:2] == ["run", "--config"]  # the child parses no re-serialised flags
 
 
 def test_slurm_times_parse_to_minutes():

@@ -13,15 +13,14 @@ import torch
 
 from bench.gan import feature_metrics
 from bench.config import profiles
-from bench.plugin.build import build_segmenter, load_dataset, resolve_device
+from bench.plugin.build import build_segmenter, resolve_device
 from bench.train.checkpoints import load as load_checkpoint
 from bench.data import channels
-from bench.config.run import generator_config, iterative_generators
-from bench.data.prepare import prepare
-from bench.data.spec import parse_size, parse_spec
+from bench.config.run import GanConfig, build_gan
+from bench.data.spec import parse_size
 from bench.errors import ConfigError
 from bench.gan.quality import measure_generator
-from bench.gan.cache import cache_message, entry_folder, obtain
+from bench.gan.cache import entry_folder, trained
 from bench.gan.sample_grid import sample_grid
 from bench.config.options import field_options
 from bench.plugin.host import PluginHost
@@ -43,29 +42,9 @@ def gan_options(fn):
     return field_options([profiles.BY_NAME["data"], *profiles.GAN_FIELDS])(fn)
 
 
-def trained(host: PluginHost, gen: str, profile: str, seed: int, device: str,
-            overrides: dict[str, Any], reporter=None, log=click.echo) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """The cached (or newly trained) generator these options name, with its info and the resolved values."""
-    prof = profiles.resolve(profile, overrides)
-    gan_size = parse_size(prof["gan_size"], "--gan-size")
-    values = {
-        "gan_size": prof["gan_size"], "width": prof["width"], "gan_lr": prof["gan_lr"],
-        "gan_epochs": prof["gan_epochs"], "gan_batch_size": prof["gan_batch_size"], "data": prof["data"],
-        "profile": profile, "seed": seed,
-        "overrides": {k: v for k, v in sorted(overrides.items()) if v is not None and k != "data"},
-    }
-    dev = resolve_device(device)
-    dataset = load_dataset(host, values["data"], "--data")
-    real = prepare(dataset.split("train"), gan_size)
-    values["data_name"] = parse_spec(values["data"]).name
-    steps = prof["sample_steps"] if iterative_generators(host, (gen,)) else None
-    if steps is not None:
-        values["sample_steps"] = steps
-    config = generator_config(gen, gan_size, prof["width"], prof["gan_lr"], prof["gan_epochs"],
-                              prof["gan_batch_size"], steps)
-    g, info = obtain(host, config, real, seed, dev, reporter)
-    log(cache_message(info))
-    return g, info, {**values, "device": dev, "real": real}
+def resolved(ctx: click.Context, gen: str, profile: str, seed: int, overrides: dict[str, Any]) -> GanConfig:
+    """The generator these options name, resolved as a run resolves its generators."""
+    return build_gan(host_of(ctx), gen, profile, seed, overrides)
 
 
 @click.group()
@@ -80,7 +59,8 @@ def train(ctx, gen, profile, seed, device, **overrides) -> None:
     from bench.cli.progress import RichReporter
 
     with RichReporter() as reporter:
-        _, info, _ = trained(host_of(ctx), gen, profile, seed, device, overrides, reporter)
+        _, info, _ = trained(host_of(ctx), resolved(ctx, gen, profile, seed, overrides), resolve_device(device),
+                             reporter, click.echo)
     click.echo(json.dumps({k: info[k] for k in ("name", "key", "cache", "checkpoint", "final_losses")}, indent=2))
 
 @gan.command("sample")
@@ -95,8 +75,9 @@ def sample(ctx, gen, profile, seed, device, n, out, sample_seed, **overrides) ->
         raise ConfigError("--n: must be at least 1")
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out {out}: expected a .png file name")
-    g, _, values = trained(host_of(ctx), gen, profile, seed, device, overrides)
-    rng = torch.Generator(device=values["device"]).manual_seed(sample_seed)
+    dev = resolve_device(device)
+    g, _, _ = trained(host_of(ctx), resolved(ctx, gen, profile, seed, overrides), dev, log=click.echo)
+    rng = torch.Generator(device=dev).manual_seed(sample_seed)
     image = sample_grid(g.sample(n, rng=rng))
     atomic_save(out, lambda tmp: image.save(tmp, format="PNG"))
     click.echo(f"wrote {out} ({n} samples, {image.width}x{image.height} pixels)")
@@ -125,17 +106,17 @@ def quality(ctx, gen, profile, seed, device, n, reference, features, weights, n_
     dev = resolve_device(device)
     ref = _reference(host, reference, dev) if reference else None
     extractor = _extractor(features, weights, ref, dev)
-    g, info, values = trained(host, gen, profile, seed, device, overrides)
-    metrics, note = measure_generator(g, values["real"], n, ref, extractor, n_features, dev)
+    config = resolved(ctx, gen, profile, seed, overrides)
+    g, info, real = trained(host, config, dev, log=click.echo)
+    metrics, note = measure_generator(g, real, n, ref, extractor, n_features, dev)
     if note:
         click.echo(note)
-    record = quality_record(info, gen, values["data"], values["data_name"], profile, seed, values["gan_size"],
-                            values["overrides"], metrics, environment(dev))
+    record = quality_record(info, config, metrics, environment(dev))
     folder = entry_folder(info)
     if folder is not None:  # the entry serves every number of sampling steps: the file names its own
         steps = info["config"].get("sample_steps")
         write_json(folder / ("quality.json" if steps is None else f"quality-steps{steps}.json"), record)
-    path = quality_path(out, values["data"], values["data_name"], profile, gen, values["overrides"], seed)
+    path = quality_path(out, config)
     write_json(path, record)
     click.echo(json.dumps(metrics, indent=2))
     click.echo(f"record: {path}")

@@ -13,6 +13,27 @@ from bench.config.profiles import FIELDS, PROFILE_NAMES
 from bench.plugin.host import get_host
 
 
+INVOCATION_OPTIONS = {"out", "force", "resume", "nproc", "config_file", "compile_"}
+"""Options of this invocation, not settings of the run (a ``--config`` file cannot give them)."""
+
+
+def typed_settings(ctx: click.Context) -> dict[str, object]:
+    """The run settings typed on the command line (or from the environment): the last layer of the pipeline,
+    over ``--config`` and the defaults; an option left at its default is not a setting the user gave."""
+    from click.core import ParameterSource
+
+    out: dict[str, object] = {}
+    for name, value in ctx.params.items():
+        source = ctx.get_parameter_source(name)
+        if name in INVOCATION_OPTIONS or source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        if name == "log_names":
+            name, value = "log", tuple(value) or None
+        if value is not None:
+            out[name] = value
+    return out
+
+
 @click.command()
 @click.option("--gen", default="none", show_default=True, help="Generator(s): NAME, NAME1,NAME2 (alternated), or none.")
 @click.option("--seg", default="unet", show_default=True, help="Segmenter name, e.g. unet.")
@@ -49,32 +70,19 @@ from bench.plugin.host import get_host
                    "options given on the command line win.")
 @field_options(FIELDS)
 @click.pass_context
-def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, device,
-        save_predictions, force, resume, cuda_graph, bank_mb, compile_, subset, subset_seed, exclude, fold, fold_seed,
-        weights, nproc, log_names, config_file, **overrides) -> None:
+def run(ctx: click.Context, out: Path, force: bool, resume: bool, compile_: bool, nproc: int | None,
+        config_file: Path | None, **_: object) -> None:
     """Run the protocol once and write a record (and its config.toml) under OUT."""
     if compile_:
         raise click.UsageError(COMPILE_REMOVED)
-    values = dict(gen=gen, seg=seg, loss=loss, schedule=schedule, test=test, profile=profile, seed=seed,
-                  device=device, save_predictions=save_predictions, cuda_graph=cuda_graph, bank_mb=bank_mb,
-                  subset=subset, subset_seed=subset_seed, exclude=exclude, weights=weights, fold=fold,
-                  fold_seed=fold_seed, log=tuple(log_names) or None)
-    if config_file is not None:
-        from click.core import ParameterSource
+    from bench.config import file as configuration_file
+    from bench.config.layers import Layer, merge, run_options
 
-        from bench.config import file as configuration_file
-
-        given = {"log" if k == "log_names" else k for k in ctx.params
-                 if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
-        settings = {k: v for k, v in configuration_file.read(config_file).items() if k not in given}  # CLI wins
-        values.update({k: v for k, v in settings.items() if k not in overrides})
-        seg_name = str(values["seg"]).split(":")[0]
-        seg_meta = host_of(ctx).registry.get("segmenters", seg_name).meta
-        overrides.update(configuration_file.without_defaults(
-            {k: v for k, v in settings.items() if k in overrides}, str(values["profile"]), seg_meta))
+    layers = [configuration_file.layer(config_file)] if config_file is not None else []
+    settings = merge([*layers, Layer("the command line", typed_settings(ctx))])
     from bench.train import distributed
     from bench.cli.progress import RichReporter
-    from bench.train.run import RunOptions, execute
+    from bench.train.run import execute
 
     world = distributed.from_environment()
     if nproc is not None and nproc > 1 and not world.distributed:
@@ -82,8 +90,7 @@ def run(ctx: click.Context, gen, seg, loss, schedule, test, profile, seed, out, 
     if nproc is not None and world.distributed and nproc != world.size:
         raise click.UsageError(f"--nproc {nproc} disagrees with torchrun's WORLD_SIZE={world.size}; drop --nproc")
     host = get_host(strict=bool(ctx.find_root().params.get("strict_plugins"))) if not world.main else host_of(ctx)
-    data = overrides.pop("data")
-    opts = RunOptions(**values, data=data, out=out, force=force, resume=resume, overrides=overrides)
+    opts = run_options(settings, out=out, force=force, resume=resume)
     if not world.main:  # rank 0 speaks for the run
         execute(host, opts, world=world)
         return

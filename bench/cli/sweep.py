@@ -11,6 +11,7 @@ import click
 from bench.cli.common import host_of
 
 from bench.errors import ConfigError
+from bench.config.layers import Layer
 from bench.config.options import parse_settings
 
 
@@ -70,9 +71,8 @@ def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name
             seed_list = [int(s) for s in seeds.split(",") if s.strip()]
         except ValueError:
             raise ConfigError(f"--seeds {seeds!r}: expected integers separated by commas, e.g. 0,1,2") from None
-    base = {k: v for k, v in {"data": data, "profile": profile, "device": device}.items() if v is not None}
-    base.update(parse_settings(settings))
-    base = sw.check_keys(base, "bench sweep")
+    given = {k: v for k, v in {"data": data, "profile": profile, "device": device}.items() if v is not None}
+    command_line = Layer("the command line", {**sw.check_keys(given, "bench sweep"), **parse_settings(settings)})
     if estimate and not perf_files:
         raise ConfigError("--estimate needs --perf FILE: the output of bench perf --json on the GPU the grid "
                           "will run on (docs/performance.md)")
@@ -81,8 +81,8 @@ def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name
                                  gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
                                  time_min=sw.parse_time(time_))
     nproc = gpus_per_job if gpus_per_job > 1 else 1
-    entries = sw.expand(host_of(ctx), spec, out, base, seed_list, nproc)
     folder = sw.sweep_folder(out, name or spec.name)
+    entries = sw.expand(host_of(ctx), spec, out, command_line, seed_list, nproc, folder)
     done = sum(sw.done(e) for e in entries)
     if not (estimate and as_json):
         click.echo(f"sweep {name or spec.name}: {len(entries)} runs, {done} already done; state in {folder}")
@@ -95,7 +95,7 @@ def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name
     if dry_run:
         for e in entries:
             mark = "done" if sw.done(e) else ("stale" if sw.finished(Path(e["folder"])) else "todo")
-            click.echo(f"  [{mark}] bench {' '.join(e['args'])}")
+            click.echo(f"  [{mark}] bench {shlex.join(e['command'])}")
         return
     sw.submit(entries, folder, options, log=click.echo)
     if executor == "local":
@@ -133,7 +133,7 @@ def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int, again: s
     if as_json:
         complete = not any(r.missing for r in runs)
         click.echo(json.dumps({
-            "runs": [{"args": r.entry["args"], "done": sw.done(r.entry), "images": r.images,
+            "runs": [{"args": r.entry["command"], "done": sw.done(r.entry), "images": r.images,
                       "curve_points": r.plan.curve_points, "gan_s": r.gan_s, "train_s": r.train_s, "eval_s": r.eval_s,
                       "total_s": r.total_s} for r in runs],
             "runs_per_gpu": runs_per_gpu,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import profiles
+from bench.config.layers import Layer
 from bench.config.run import Execution, RunConfig
 from bench.errors import ConfigError
 from bench.config.options import cast_setting
@@ -54,13 +55,9 @@ def read(path: Path) -> dict[str, Any]:
     return out
 
 
-def without_defaults(settings: dict[str, Any], profile: str, seg_meta: Any) -> dict[str, Any]:
-    """``settings`` less the profile settings that equal what ``profile`` (and, for size and channels, the
-    segmenter) gives anyway: a run's own ``config.toml`` read back names the same run folder as the run."""
-    defaults = dict(profiles.PROFILES.get(profile, {}))
-    defaults["size"] = defaults.get("size") or seg_meta.size
-    defaults["channels"] = defaults.get("channels") or seg_meta.channels
-    return {k: v for k, v in settings.items() if k not in profiles.BY_NAME or k == "data" or v != defaults.get(k)}
+def layer(path: Path) -> Layer:
+    """The settings of ``path`` as the ``--config`` layer of the configuration pipeline."""
+    return Layer(f"--config {path}", read(path))
 
 
 def resolved(config: RunConfig, execution: Execution) -> dict[str, Any]:

@@ -10,7 +10,7 @@ changes what is trained or scored, seed excluded, so records are grouped by expe
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ from bench.errors import ConfigError
 class RunOptions:
     """What the user asked for; ``None`` means "the profile's or the component's default".
 
-    ``overrides`` holds profile fields (:data:`bench.config.profiles.FIELDS`) given on the command line or a grid.
+    ``overrides`` holds profile fields (:data:`bench.config.profiles.FIELDS`) from the command line, a file or a
+    grid; :mod:`bench.config.layers` merges those sources in their order of precedence.
     """
 
     gen: str = "none"
@@ -150,6 +151,7 @@ class RunConfig:
     fold_seed: int | None = None
     nproc: int = 1
     overrides: tuple[tuple[str, Any], ...] = ()
+    """The profile settings that differ from the profile's (and the segmenter's) defaults: they name the folder."""
     iterative: tuple[str, ...] = ()
     """The generators of ``gen`` that sample in ``sample_steps`` steps (their metadata says so)."""
 
@@ -184,6 +186,45 @@ class RunConfig:
                                 self.sample_steps if name in self.iterative else None)
 
 
+@dataclass(frozen=True)
+class GanConfig:
+    """What ``bench gan`` trains: one generator resolved from the same settings table as a run (its ``gan``
+    fields and ``data``), so that a run and ``bench gan`` with equal settings share one cache entry."""
+
+    gen: str
+    profile: str
+    seed: int
+    data: str
+    data_spec: Spec
+    gan_size: tuple[int, int]
+    width: float
+    gan_lr: float
+    gan_epochs: int
+    gan_batch_size: int
+    sample_steps: int | None
+    """``None`` unless the generator is iterative."""
+    overrides: tuple[tuple[str, Any], ...] = ()
+    """The ``gan`` settings that differ from the profile's: they name the quality record's folder."""
+
+    def generator_config(self) -> dict[str, Any]:
+        """The generator's cache-key configuration, as a run with these settings computes it."""
+        return generator_config(self.gen, self.gan_size, self.width, self.gan_lr, self.gan_epochs,
+                                self.gan_batch_size, self.sample_steps)
+
+
+def build_gan(host: Any, gen: str, profile: str, seed: int, overrides: dict[str, Any]) -> GanConfig:
+    """Resolve ``bench gan``'s options (``data`` and the ``gan`` fields) against the profile."""
+    host.registry.get("generators", gen)
+    prof = profiles.resolve(profile, overrides)
+    defaults = profiles.PROFILES[profile]
+    named = tuple(sorted((f.name, prof[f.name]) for f in profiles.GAN_FIELDS if prof[f.name] != defaults[f.name]))
+    return GanConfig(gen=gen, profile=profile, seed=seed, data=prof["data"], data_spec=parse_spec(prof["data"], "--data"),
+                     gan_size=parse_size(prof["gan_size"], "--gan-size"), width=prof["width"], gan_lr=prof["gan_lr"],
+                     gan_epochs=prof["gan_epochs"], gan_batch_size=prof["gan_batch_size"],
+                     sample_steps=prof["sample_steps"] if iterative_generators(host, (gen,)) else None,
+                     overrides=named)
+
+
 def generator_config(name: str, size: tuple[int, int] | None, width: float, lr: float | None, epochs: int | None,
                      batch_size: int | None, sample_steps: int | None = None) -> dict[str, Any]:
     """The values that shape a trained generator and its samples (shared by runs and ``bench gan``);
@@ -193,6 +234,25 @@ def generator_config(name: str, size: tuple[int, int] | None, width: float, lr: 
     if sample_steps is not None:
         config["sample_steps"] = sample_steps
     return config
+
+
+def changed_settings(config: RunConfig, seg_meta: SegmenterMeta) -> tuple[tuple[str, Any], ...]:
+    """The profile settings ``config`` uses whose values differ from what its profile (and, for size and channels,
+    its segmenter) gives anyway, ``data`` aside: what names a run's folder, however the values were given (typed
+    on the command line, read from a file or a grid), so that one run has one folder. A setting the run does
+    not use (a GAN setting of a real-only run, an epoch count its schedule does not read) names nothing."""
+    defaults = dict(profiles.PROFILES[config.profile])
+    defaults["size"] = format_size(parse_size(defaults["size"] or seg_meta.size, "size"))
+    defaults["channels"] = defaults["channels"] or seg_meta.channels
+    named = []
+    for f in profiles.FIELDS:
+        value = getattr(config, f.name)
+        value = format_size(value) if isinstance(value, tuple) else value
+        if f.name == "data" or value is None or (f.name in EPOCH_FIELDS and f.name not in config.schedule_uses):
+            continue
+        if value != defaults[f.name]:
+            named.append((f.name, value))
+    return tuple(sorted(named))
 
 
 def iterative_generators(host: Any, gens: tuple[str, ...]) -> tuple[str, ...]:
@@ -244,7 +304,6 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
     overrides = dict(opts.overrides)
     if opts.data is not None:
         overrides["data"] = opts.data
-    named = tuple(sorted((k, v) for k, v in opts.overrides.items() if v is not None and k != "data"))
     prof = profiles.resolve(opts.profile, overrides)
     size = parse_size(prof["size"] or seg_meta.size, "--size")
     channel_set = prof["channels"] or seg_meta.channels
@@ -271,7 +330,7 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         raise ConfigError(f"--fold-seed: must be 0 or more, got {opts.fold_seed}")
     test = opts.test or data
     iterative = iterative_generators(host, gens)
-    return RunConfig(
+    config = RunConfig(
         gen=gens, seg=opts.seg, seg_spec=seg_spec, loss=loss, loss_default=seg_meta.loss, schedule=schedule,
         schedule_uses=sched_meta.uses or EPOCH_FIELDS, profile=opts.profile, seed=opts.seed,
         data=data, data_spec=parse_spec(data, "--data"), test=test, test_spec=parse_spec(test, "--test"),
@@ -285,5 +344,5 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         eval_batch_size=prof["eval_batch_size"], curve_every=prof["curve_every"], weights=weights, weights_sha256=weights_sha,
         subset=opts.subset, subset_seed=opts.subset_seed if opts.subset is not None else None,
         exclude=exclude, fold=fold, fold_seed=opts.fold_seed if fold else None, nproc=nproc,
-        overrides=named,
     )
+    return replace(config, overrides=changed_settings(config, seg_meta))

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from bench.config.run import GanConfig
 from bench.plugin.components import Generator
 from bench.config.identity import SAMPLING_KEYS, generator_identity, generator_key, training_config
 from bench.data.prepare import CacheWarning, Prepared, cache_root
@@ -166,3 +167,16 @@ def cache_message(info: dict[str, Any]) -> str:
     if info["cache"] == "miss":
         return f"generator {info['name']}: trained and cached ({info['checkpoint']})"
     return f"generator {info['name']}: fitted for this run (nothing learnt to cache)"
+
+
+def trained(host: PluginHost, config: GanConfig, device: torch.device, reporter: Reporter | None = None,
+            log: Any = print) -> tuple[Generator, dict[str, Any], Prepared]:
+    """``bench gan``'s generator: the cached (or newly trained) one ``config`` names, its cache entry's facts, and
+    the prepared training pairs it learnt from."""
+    from bench.data.prepare import prepare
+    from bench.plugin.build import load_dataset
+
+    real = prepare(load_dataset(host, config.data, "--data").split("train"), config.gan_size)
+    g, info = obtain(host, config.generator_config(), real, config.seed, device, reporter)
+    log(cache_message(info))
+    return g, info, real

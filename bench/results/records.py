@@ -24,7 +24,8 @@ import torch
 import bench
 from bench.config import profiles
 from bench.config.identity import RUNTIME_KEYS, ensemble_identity, generator_identity, identity
-from bench.config.run import RunConfig
+from bench.config.run import GanConfig, RunConfig
+from bench.data.spec import format_size
 from bench.errors import BenchError, ConfigError
 
 SCHEMA = 2
@@ -99,12 +100,12 @@ def ensemble_dir(out: Path, data: str, profile: str, segs: list[str], strategy: 
         f"seed_{seed if seed is not None else 'mixed'}"
 
 
-def quality_path(out: Path, data: str, data_name: str, profile: str, gen: str, overrides: dict[str, Any],
-                 seed: int) -> Path:
+def quality_path(out: Path, config: GanConfig) -> Path:
     """``OUT/<data>/<profile>/gan-<gen>[__<overrides>]/seed_<k>/quality.json``."""
-    leaf = "__".join(safe_name(x) for x in [f"gan-{gen}"] + (
-        ["_".join(f"{k}-{v}" for k, v in overrides.items())] if overrides else []))
-    return out / safe_name(data_label(data, data_name)) / safe_name(profile) / leaf / f"seed_{seed}" / QUALITY
+    named = ["_".join(f"{k}-{v}" for k, v in config.overrides)] if config.overrides else []
+    leaf = "__".join(safe_name(x) for x in [f"gan-{config.gen}"] + named)
+    return out / safe_name(data_label(config.data, config.data_spec.name)) / safe_name(config.profile) / leaf / \
+        f"seed_{config.seed}" / QUALITY
 
 
 # ------------------------------------------------------------------------------------------ building
@@ -316,16 +317,15 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return [normalise(r) for r in records], warnings
 
 
-def quality_record(generator: dict[str, Any], gen: str, data: str, data_name: str, profile: str, seed: int,
-                   gan_size: str, overrides: dict[str, Any], metrics: dict[str, Any], env: dict[str, Any]
+def quality_record(generator: dict[str, Any], config: GanConfig, metrics: dict[str, Any], env: dict[str, Any]
                    ) -> dict[str, Any]:
     """The record of ``bench gan quality``, whole: the generator (its cache entry's facts), the setting, the metrics."""
     return {
         "schema": SCHEMA, "kind": "generator-quality", "status": "finished",
         "generator": {k: generator[k] for k in ("name", "plugin", "plugin_version", "key", "identity", "checkpoint",
                                                   "config")},
-        "run": {"gen": [gen], "data": data, "data_name": data_name, "profile": profile, "seed": seed,
-                "gan_size": gan_size, "overrides": overrides},
+        "run": {"gen": [config.gen], "data": config.data, "data_name": config.data_spec.name, "profile": config.profile,
+                "seed": config.seed, "gan_size": format_size(config.gan_size), "overrides": dict(config.overrides)},
         "metrics": metrics, "env": env,
     }
 

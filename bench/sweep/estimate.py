@@ -23,10 +23,10 @@ from typing import Any
 from bench.train import bank as synthetic_bank
 from bench.config import run as configuration
 from bench.plugin.build import build_loss_and_phases
-from bench.config.run import RunConfig, RunOptions
+from bench.config.run import RunConfig
 from bench.data.spec import format_size
 from bench.errors import ConfigError
-from bench.config.options import split_run_options
+from bench.config.layers import run_options
 from bench.plugin.host import PluginHost
 
 PERF_SCHEMA = 2
@@ -142,10 +142,7 @@ def plan(host: PluginHost, entries: list[dict[str, Any]]) -> list[RunPlan]:
     datasets: dict[str, Any] = {}
     plans = []
     for entry in entries:
-        own, overrides = split_run_options(entry["cell"])
-        opts = RunOptions(**{**own, "seed": entry["seed"], "gen": str(own.get("gen", "none")),
-                             "overrides": overrides})
-        config = configuration.build(host, opts)
+        config = configuration.build(host, run_options(entry["cell"], seed=entry["seed"]))
         if config.nproc > 1 or "--nproc" in entry["args"]:
             raise ConfigError("--estimate: runs with several GPUs each (--gpus-per-job > 1) are not estimated; "
                               "bench perf measures one GPU")

@@ -434,15 +434,16 @@ def grid_needs(host: PluginHost, grids: list[str], profile: str | None, data: st
     the dataset the runs train on (measured on unless ``--data`` says otherwise)."""
     from bench.sweep import estimate as est
     from bench.sweep import runner as sw
+    from bench.config.layers import Layer
     from bench.config.options import parse_settings
 
-    base: dict[str, Any] = {k: v for k, v in {"data": data, "profile": profile}.items() if v is not None}
-    base.update(parse_settings(settings))
+    given: dict[str, Any] = {k: v for k, v in {"data": data, "profile": profile}.items() if v is not None}
     if cuda_graph:
-        base["cuda_graph"] = True
-    base = sw.check_keys(base, "bench perf --grid")
+        given["cuda_graph"] = True
+    command_line = Layer("the command line", {**sw.check_keys(given, "bench perf --grid"), **parse_settings(settings)})
     with tempfile.TemporaryDirectory(prefix="bench-perf-grid-") as out:
-        entries = [e for grid in grids for e in sw.expand(host, sw.load_grid(grid), Path(out), base, None, 1)]
+        entries = [e for grid in grids
+                   for e in sw.expand(host, sw.load_grid(grid), Path(out), command_line, None, 1, Path(out) / "sweep")]
     plans = est.plan(host, entries)
     return est.needs(plans), plans[0].config.data if plans else "fixture?n=64"
 

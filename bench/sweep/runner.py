@@ -21,10 +21,11 @@ from typing import Any, Callable
 from bench.config import run as configuration
 from bench.config.run import RunOptions
 from bench.errors import ConfigError
-from bench.config.options import cast_setting, split_run_options
+from bench.config.layers import Layer, merge, run_options
+from bench.config.options import cast_setting
 from bench.plugin.host import PluginHost
 from bench.results.records import RESULTS, normalise, run_dir
-from bench.storage.atomic import write_json
+from bench.storage.atomic import atomic_write_bytes, write_json
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,12 +39,20 @@ TABLE2_SEGMENTERS = [f"cdnn{i}" for i in range(7)]
 
 @dataclass
 class Grid:
-    """A named list of cells; each cell is a dict of ``bench run`` options, crossed with the seeds."""
+    """A named list of cells, crossed with the seeds: each cell is the ``bench run`` settings its axes give,
+    ``shared`` what every run takes (a grid file's ``[run]`` table)."""
 
     name: str
     cells: list[dict[str, Any]]
     seeds: list[int] = field(default_factory=lambda: [0])
     description: str = ""
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    def layers(self, cell: dict[str, Any]) -> list[Layer]:
+        """The grid's layers of the configuration pipeline for ``cell``: ``[run]``, then the cell's axes, which
+        no later layer (``bench sweep --set``) may change."""
+        return [Layer(f"grid {self.name} [run]", dict(self.shared)),
+                Layer(f"grid {self.name} [grid]", dict(cell), frozenset(cell))]
 
 
 def table2() -> Grid:
@@ -91,11 +100,18 @@ def from_toml(path: Path) -> Grid:
     seeds = seeds if isinstance(seeds, list) else [seeds]
     axes = {k: [check_keys({k: x}, f"grid {path} [grid]") for x in (v if isinstance(v, list) else [v])]
             for k, v in axes.items()}
+    if not isinstance(data.get("run", {}), dict):
+        raise ConfigError(f"grid {path}: [run] must be a table of settings")
     shared = check_keys(data.get("run", {}), f"grid {path} [run]")
-    if not all(isinstance(s, int) for s in seeds):
+    if "seed" in data.get("run", {}):
+        raise ConfigError(f"grid {path}: seed belongs in [grid] (seed = [0, 1, 2]), not in [run]")
+    both = sorted(set(shared) & {k.replace("-", "_") for k in axes})
+    if both:
+        raise ConfigError(f"grid {path}: {', '.join(both)} in both [grid] and [run]; keep each setting in one of them")
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"grid {path}: seed must be an integer or a list of integers")
-    cells = [{**shared, **{k: v for one in combo for k, v in one.items()}} for combo in itertools.product(*axes.values())]
-    return Grid(path.stem, cells, seeds, str(data.get("description", "")))
+    cells = [{k: v for one in combo for k, v in one.items()} for combo in itertools.product(*axes.values())]
+    return Grid(path.stem, cells, seeds, str(data.get("description", "")), shared)
 
 
 def load_grid(text: str) -> Grid:
@@ -110,10 +126,11 @@ def load_grid(text: str) -> Grid:
     raise ConfigError(f"unknown grid {text!r}; expected one of {', '.join(BUILT_IN)} or a .toml file")
 
 
-def run_arguments(cell: dict[str, Any], seed: int, out: Path, nproc: int) -> list[str]:
-    """The ``bench run`` command line of one cell and seed."""
+def command(settings: dict[str, Any], seed: int, out: Path, nproc: int) -> list[str]:
+    """The ``bench run`` command line equivalent to one run's settings, for people to read and rerun by hand
+    (the sweep's own runs read their cell file instead)."""
     args = ["run", "--seed", str(seed), "--out", str(out)]
-    for key, value in sorted(cell.items()):
+    for key, value in sorted(settings.items()):
         if value is None or value is False:
             continue
         option = "--" + key.replace("_", "-")
@@ -123,16 +140,18 @@ def run_arguments(cell: dict[str, Any], seed: int, out: Path, nproc: int) -> lis
     return args
 
 
-def run_folder(host: PluginHost, cell: dict[str, Any], seed: int, out: Path, nproc: int,
-               datasets: dict[str, Any] | None = None) -> tuple[Path, str]:
-    """Where ``bench run`` will write this cell's record (the same folder it computes itself), and the identity
-    its record must have to count as done."""
+def resolve_run(host: PluginHost, settings: dict[str, Any], seed: int, out: Path, nproc: int,
+                datasets: dict[str, Any] | None = None) -> tuple[Path, str, dict[str, Any]]:
+    """One run of a sweep, resolved once: where ``bench run`` will write its record (the folder it computes
+    itself), the identity that record must have to count as done, and its cell file's settings (every value
+    resolved, as a run's ``config.toml``), which the child reads with ``bench run --config``."""
+    from bench.config.file import resolved
     from bench.train.run import identify, open_data
 
-    own, overrides = split_run_options(cell)
-    opts = RunOptions(**{**own, "seed": seed, "out": out, "gen": str(own.get("gen", "none")), "overrides": overrides})
+    opts = run_options(settings, seed=seed, out=out)
     config = configuration.build(host, opts, nproc=nproc)
-    return run_dir(out, config), identify(host, config, open_data(host, config, datasets))["hash"]
+    ident = identify(host, config, open_data(host, config, datasets))["hash"]
+    return run_dir(out, config), ident, resolved(config, configuration.execution(opts))
 
 
 def finished(folder: Path, identity: str | None = None) -> bool:
@@ -152,18 +171,33 @@ def done(entry: dict[str, Any]) -> bool:
     return finished(Path(entry["folder"]), entry.get("identity"))
 
 
-def expand(host: PluginHost, grid: Grid, out: Path, base: dict[str, Any], seeds: list[int] | None,
-           nproc: int) -> list[dict[str, Any]]:
-    """Every run of the grid: ``{"cell", "seed", "args", "folder"}``, options in ``base`` under each cell's."""
-    entries = []
+def expand(host: PluginHost, grid: Grid, out: Path, command_line: Layer, seeds: list[int] | None,
+           nproc: int, folder: Path) -> list[dict[str, Any]]:
+    """Every run of the grid: ``{"cell", "seed", "settings", "args", "folder", "identity"}``. A run's settings are
+    the grid's layers under ``command_line`` (``bench sweep --set/--data/--profile/--device``), which may not
+    change a key the grid varies; ``args`` runs it from its cell file under ``folder/cells``."""
+    entries: list[dict[str, Any]] = []
     datasets: dict[str, Any] = {}
     for cell in grid.cells:
         for seed in seeds if seeds is not None else grid.seeds:
-            full = {**base, **cell}
-            folder, identity = run_folder(host, full, seed, out, nproc, datasets)
-            entries.append({"cell": full, "seed": seed, "args": run_arguments(full, seed, out, nproc),
-                            "folder": str(folder), "identity": identity})
+            full = merge([*grid.layers(cell), command_line])
+            run_folder, identity, settings = resolve_run(host, full, seed, out, nproc, datasets)
+            cell_file = folder / "cells" / f"run_{len(entries)}.toml"
+            args = ["run", "--config", str(cell_file), "--out", str(out)] + (["--nproc", str(nproc)] if nproc > 1 else [])
+            entries.append({"cell": full, "seed": seed, "settings": settings, "args": args,
+                            "command": command(full, seed, out, nproc), "folder": str(run_folder),
+                            "identity": identity})
     return entries
+
+
+def write_cells(entries: list[dict[str, Any]]) -> None:
+    """Each run's cell file (its resolved settings, as ``bench run --config`` reads them), written whole."""
+    from bench.config.file import dumps
+
+    for entry in entries:
+        if "settings" in entry:
+            atomic_write_bytes(Path(entry["args"][entry["args"].index("--config") + 1]),
+                               dumps(entry["settings"], f"bench sweep cell: {' '.join(entry['command'])}").encode())
 
 
 def generator_needs(entry: dict[str, Any]) -> list[str]:
@@ -395,6 +429,7 @@ def _start_local(entry: dict[str, Any], jobs_dir: Path, index: int, gpu: str | N
 
 
 def save(folder: Path, entries: list[dict[str, Any]]) -> None:
+    write_cells(entries)
     write_json(folder / "sweep.json", {"schema": 1, "runs": entries})
 
 
@@ -445,8 +480,13 @@ def state_of(entry: dict[str, Any]) -> tuple[str, str | None]:
 def scalability_runs(seg: str, data: str | None, profile: str, seeds: list[int], sizes: list[int | None],
                      gens: list[str], settings: dict[str, Any], out: Path) -> list[RunOptions]:
     """The runs of Figs. 8 and 9 (``bench scalability --run``): ``seg`` on each training-set size (``None``: all)
-    with each generator strategy and seed, in that order; runs already finished answer from their record."""
-    own, overrides = split_run_options(settings)
-    return [RunOptions(**{**own, "gen": gen, "seg": seg, "data": data, "profile": profile, "seed": seed, "out": out,
-                          "subset": n}, overrides=overrides)
-            for n in sizes for gen in gens for seed in seeds]
+    with each generator strategy and seed, in that order; runs already finished answer from their record.
+    ``--set`` may not change what the figure varies (the segmenter, generator, training-set size, seed)."""
+    runs = []
+    for n in sizes:
+        for gen in gens:
+            given = {"seg": seg, "gen": gen, "subset": n, "profile": profile, **({"data": data} if data else {})}
+            fixed = Layer("bench scalability", {k: v for k, v in given.items() if v is not None}, frozenset(given),
+                          verb="sets with its own options")
+            runs += [run_options(merge([fixed, Layer("--set", dict(settings))]), seed=seed, out=out) for seed in seeds]
+    return runs

@@ -66,6 +66,31 @@ def test_a_finished_record_answers_only_for_the_same_run(runs, tmp_path):
     assert "train data: 'elsewhere'" in proc.stderr
 
 
+@pytest.mark.parametrize("change,reason", [
+    ({"status": "running"}, "run did not finish"),
+    ({"per_image": []}, "per_image missing or of the wrong type"),
+    ({"schema": 99}, "written by a newer skinbench (record schema 99"),
+])
+def test_a_record_no_reader_can_trust_is_refused_by_every_reader(runs, tmp_path, change, reason):
+    """One reader: bench run refuses to call it finished, the leaderboard skips it saying why, a sweep does not
+    count it as done, bench predict names the reason."""
+    out, folders = runs
+    copy = tmp_path / "runs"
+    target = copy / folders["e1s0"].relative_to(out)
+    target.mkdir(parents=True)
+    record = {**json.loads((folders["e1s0"] / "results.json").read_text()), **change}
+    (target / "results.json").write_text(json.dumps(record))
+    proc = bench_cli("run", "--seg", "unet", "--data", TINY, "--epochs", "1", "--out", str(copy), check=False)
+    assert proc.returncode == 2 and reason in proc.stderr and "--force" in proc.stderr
+    board = bench_cli("leaderboard", "--runs", str(copy), check=False)
+    assert "skipped, " in board.stderr and reason in board.stderr
+    from bench.sweep.runner import finished
+
+    assert not finished(target)
+    predict = bench_cli("predict", str(target), "--images", str(tmp_path), "--out", str(tmp_path / "masks"), check=False)
+    assert predict.returncode != 0 and reason in predict.stderr
+
+
 def test_ensembles_are_identified_by_their_members(runs, tmp_path):
     out, f = runs
     host = get_host()

@@ -9,7 +9,6 @@ and applies its dual threshold. So predicting a run's own test split writes the 
 from __future__ import annotations
 
 import glob
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -28,7 +27,7 @@ from bench.errors import BenchError, ConfigError
 from bench.scoring.evaluate import upsample
 from bench.plugin.host import PluginHost
 from bench.scoring.postprocess import dual_threshold
-from bench.results.records import RESULTS, load_run
+from bench.results.records import RESULTS, RecordProblem, load_run, read_record
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 TTA = ("none", "flip")
@@ -67,10 +66,9 @@ def load_predictor(host: PluginHost, path: Path, device: torch.device) -> Predic
     """The run (its folder or ``results.json``) or ensemble record at ``path``, with every network loaded."""
     record_path = path if path.name == RESULTS else path / RESULTS
     try:
-        record = json.loads(record_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"bench predict {path}: not a finished run or ensemble ({RESULTS} unreadable: {exc})") \
-            from None
+        record = read_record(record_path)
+    except RecordProblem as exc:
+        raise BenchError(f"bench predict {path}: not a finished run or ensemble ({exc.reason})") from None
     if record.get("run", {}).get("kind") == "ensemble":
         run = record["run"]
         members, batch = [], 16

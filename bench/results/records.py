@@ -195,22 +195,48 @@ class FinishedRun:
         return self.record["run"]
 
 
+class RecordProblem(BenchError):
+    """A ``results.json`` that cannot be used: unreadable, not finished, malformed, or of a newer schema."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """The record at ``path`` (a ``results.json`` or the folder holding one), checked and in the current shape:
+    the one way every command reads a run's or an ensemble's record (``_path`` says where it was).
+
+    Raises :class:`RecordProblem` naming the file and the reason for anything a table, a comparison or a rerun
+    could not trust: unreadable JSON, a run that did not finish, a field missing or of the wrong type, a schema
+    newer than this version reads.
+    """
+    file = path if path.name == RESULTS else path / RESULTS
+    try:
+        record = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise RecordProblem(file, f"unreadable ({exc})") from None
+    reason = _results_problem(record) if isinstance(record, dict) else "not a JSON object"
+    if reason:
+        raise RecordProblem(file, reason)
+    record = normalise(record)
+    record["_path"] = str(file)
+    return record
+
+
 def load_run(path: Path, option: str = "run folder") -> FinishedRun:
     """The finished run in ``path`` (its folder or its ``results.json``); a clear error for anything else."""
     folder = path.parent if path.name == RESULTS else path
     try:
-        record = json.loads((folder / RESULTS).read_text())
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"{option} {folder}: not a finished run ({RESULTS} unreadable: {exc})") from None
-    problem = _results_problem(record) if isinstance(record, dict) else "not a JSON object"
-    if problem:
-        raise BenchError(f"{option} {folder}: not a finished run ({problem})")
+        record = read_record(folder)
+    except RecordProblem as exc:
+        raise BenchError(f"{option} {folder}: not a finished run ({exc.reason})") from None
     if record.get("run", {}).get("kind") == "ensemble":
         raise ConfigError(f"{option} {folder}: is an ensemble; pass the runs it was built from")
     ckpt = folder / "checkpoints" / "final.pt"
     if not ckpt.exists():
         raise BenchError(f"{ckpt}: final checkpoint missing; the run's weights are needed")
-    return FinishedRun(folder.resolve(), normalise(record), ckpt)
+    return FinishedRun(folder.resolve(), record, ckpt)
 
 
 def normalise(record: dict[str, Any]) -> dict[str, Any]:
@@ -247,18 +273,9 @@ those records, so that reading them needs no plugin host."""
 
 
 def _schedule_uses(schedule: str) -> list[str] | None:
-    """The epoch settings a legacy record's schedule read: the built-ins' from :data:`LEGACY_SCHEDULE_USES`; a
-    third-party schedule's from its installed plugin, or ``None`` (all of them count) when it is not installed."""
-    from bench.errors import BenchError
-    from bench.plugin.host import get_host
-
-    if schedule in LEGACY_SCHEDULE_USES:
-        return list(LEGACY_SCHEDULE_USES[schedule])
-    try:
-        uses = get_host().registry.get("schedules", schedule).meta.uses
-    except BenchError:
-        return None
-    return list(uses) if uses else None
+    """The epoch settings a legacy record's schedule read: the built-ins' from :data:`LEGACY_SCHEDULE_USES`;
+    ``None`` (every epoch setting counts) for a third-party schedule, so that reading needs no plugin host."""
+    return list(LEGACY_SCHEDULE_USES[schedule]) if schedule in LEGACY_SCHEDULE_USES else None
 
 
 def _read_records(root: Path, name: str, problem) -> tuple[list[dict[str, Any]], list[str]]:
@@ -284,6 +301,10 @@ def _results_problem(record: dict[str, Any]) -> str | None:
     """Why a ``results.json`` cannot be shown (``None`` when it can): every field a table reads, with its type."""
     if record.get("status", "finished") != "finished":
         return "run did not finish"
+    schema = record.get("schema")
+    if isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA:
+        return (f"written by a newer skinbench (record schema {schema}; this version reads up to {SCHEMA}): "
+                "upgrade skinbench to read it")
     missing = [k for k in ("schema", "run", "summary", "per_image", "histogram") if k not in record]
     if missing:
         return f"incomplete record (missing {', '.join(missing)})"
@@ -312,9 +333,15 @@ def _number(value: Any) -> bool:
 
 
 def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every complete ``results.json`` under ``root`` (normalised), and a warning for each one skipped."""
-    records, warnings = _read_records(root, RESULTS, _results_problem)
-    return [normalise(r) for r in records], warnings
+    """Every complete ``results.json`` under ``root`` (read by :func:`read_record`), and a warning naming each
+    file skipped and why."""
+    records, warnings = [], []
+    for path in sorted(root.rglob(RESULTS)):
+        try:
+            records.append(read_record(path))
+        except RecordProblem as exc:
+            warnings.append(f"{exc.path}: skipped, {exc.reason}")
+    return records, warnings
 
 
 def quality_record(generator: dict[str, Any], config: GanConfig, metrics: dict[str, Any], env: dict[str, Any]

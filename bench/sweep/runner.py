@@ -24,7 +24,7 @@ from bench.errors import ConfigError
 from bench.config.layers import Layer, merge, run_options
 from bench.config.options import cast_setting
 from bench.plugin.host import PluginHost
-from bench.results.records import RESULTS, normalise, run_dir
+from bench.results.records import RecordProblem, read_record, run_dir
 from bench.storage.atomic import atomic_write_bytes, write_json
 
 if sys.version_info >= (3, 11):
@@ -158,12 +158,10 @@ def finished(folder: Path, identity: str | None = None) -> bool:
     """Whether ``folder`` holds a finished record (of the run with ``identity``, when given: a record of other
     data or settings is stale, and the run is submitted again; it then refuses, naming what changed)."""
     try:
-        record = json.loads((folder / RESULTS).read_text())
-        if record.get("status") != "finished":
-            return False
-        return identity is None or normalise(record)["identity"]["hash"] == identity
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        record = read_record(folder)
+    except RecordProblem:
         return False
+    return identity is None or record["identity"]["hash"] == identity
 
 
 def done(entry: dict[str, Any]) -> bool:

@@ -4,7 +4,6 @@ record, prepare, obtain generators, train, score, record."""
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -33,7 +32,8 @@ from bench.gan.cache import cache_message, code_hash, obtain, plugin_version
 from bench.results.plots import run_plots
 from bench.plugin.host import PluginHost
 from bench.storage.atomic import atomic_write_bytes, write_json
-from bench.results.records import RESULTS, Scores, environment, normalise, plugin_versions, run_dir, run_record
+from bench.results.records import (RESULTS, RecordProblem, Scores, environment, plugin_versions, read_record,
+                                   run_dir, run_record)
 from bench.train.tracking import Logger, Loggers, TrackedRun
 from bench.plugin.components import Reporter, SilentReporter
 from bench.train.engine import Trainer, TrainState
@@ -202,13 +202,12 @@ def finished_record(ctx: Context, ident: dict[str, Any]) -> dict[str, Any] | Non
     path = ctx.folder / RESULTS
     if path.exists() and not ctx.execution.force:
         try:
-            record = normalise(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"{path}: unreadable record ({exc}); use --force to run it again") from None
+            record = read_record(path)
+        except RecordProblem as exc:
+            raise ConfigError(f"{path}: cannot be used ({exc.reason}); use --force to run it again") from None
         before = record["identity"]
         if before["hash"] == ident["hash"] and record["run"].get("seed") == ctx.config.seed:
             ctx.log(f"already finished: {path} (use --force to run it again)")
-            record["_path"] = str(path)
             return record
         shown = "; ".join(list(identities.changed(before["settings"], ident["settings"]))[:5])
         raise ConfigError(f"{path} holds a finished run with a different configuration or data ({shown}); "

@@ -49,7 +49,7 @@ def test_two_phase_dcgan_unet_quick_run_records_and_predictions(tmp_path):
     assert run["size"] == "48x64" and run["channels"] == "rgb" and run["width"] == 0.25
     assert run["synthetic_epochs"] == 1 and run["gan_epochs"] == 2  # overrides are recorded
     assert [h["phase"] for h in record["history"]] == ["synthetic", "real"]
-    leaf = "dcgan__unet__two-phase__bce__epochs-1_finetune_epochs-1_gan_epochs-2_synthetic_epochs-1"
+    leaf = "dcgan__unet__two-phase__bce__finetune_epochs-1_gan_epochs-2_synthetic_epochs-1"  # epochs: not used
     assert re.search(rf"/fixture-[0-9a-f]{{8}}/quick/{leaf}/seed_0/results.json$", path)
     preds = sorted((Path(path).parent / "predictions").iterdir())
     assert len(preds) == 6 and preds[0].name.endswith("_segmentation.png")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bench.errors import ConfigError
-from bench.sweep.runner import BUILT_IN, from_toml, parse_time
+from bench.sweep.executors import parse_time
+from bench.sweep.runner import BUILT_IN, from_toml
 from conftest import bench_cli, bench_main
 
 
@@ -132,7 +133,7 @@ def test_status_names_the_log_of_a_failed_run(tmp_path):
 
 def test_a_sweep_never_counts_a_stale_record_as_done(tmp_path, monkeypatch):
     """Also: on a machine with GPUs, each local run is pinned to one (here a stand-in GPU list)."""
-    from bench.sweep import runner as sweep
+    from bench.sweep import executors as sweep
 
     grid = tmp_path / "tiny.toml"
     grid.write_text('[grid]\nseg = ["unet"]\n[run]\ndata = "fixture?n=16&n_test=6"\nepochs = 1\ndevice = "cpu"\n')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
@@ -101,4 +102,45 @@ def perf_command(ctx, grids, profile, settings, segs, gens, size, batch, width, 
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    perf_module.print_table(result, click.echo)
+    print_table(result, click.echo)
+
+
+def print_table(result: dict[str, Any], echo: Callable[[str], None]) -> None:
+    """``bench perf`` as markdown: the rows, the synthetic epochs they combine into, the data path."""
+    m = result["machine"]
+    echo(f"machine: {m.get('gpu') or m['cpu']} ({m['cores']} cores), torch {m['torch']}")
+    if result.get("processes", 1) > 1:
+        echo(f"{result['processes']} processes at once: rates of all of them together over the span they shared")
+
+    def num(row: dict[str, Any], key: str) -> str:
+        return f"{row[key]:.1f}" if row.get(key) else "-"
+
+    def ratio(row: dict[str, Any]) -> str:
+        return f"{row['ratio']:.2f}" if row.get("ratio") else "-"
+
+    echo("| component | size | width | channels, loss | batch | step | train img/s | model img/s | ratio | eval img/s | "
+         "sample pairs/s | peak MB |")
+    echo("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in result["rows"]:
+        step = "-"
+        if r["kind"] == "step":
+            step = f"graph ({r['capture_s']:.1f} s capture)" if r.get("graphed") else "eager"
+        size = r["size"] if r["kind"] != "sampling" else f"{r['gan_size']} -> {r['size']}"
+        setting = f"{r['channels']}, {r['loss']}" if r["kind"] == "step" else "-"
+        echo(f"| {r['component']} | {size} | {r['width']:g} | {setting} | {r['batch'] or '-'} | {step} | "
+             f"{num(r, 'train_img_s')} | "
+             f"{num(r, 'model_img_s')} | {ratio(r)} | "
+             f"{num(r, 'eval_img_s')} | {num(r, 'sample_pairs_s')} | {r['peak_mem_mb']:.0f} |")
+    for r in result["rows"]:
+        if r.get("graph_error") and r.get("graph"):
+            echo(f"{r['component']}: eager step, {r['graph_error']}")
+    from bench.sweep.perf import combined
+
+    for c in combined(result["rows"]):
+        echo(f"{c['component']} ({c['size']}): a synthetic epoch trains at {c['train_img_s']:.1f} img/s "
+             f"(step {c['step_img_s']:.1f} img/s, sampling {c['sample_pairs_s']:.1f} pairs/s)")
+    d = result.get("data")
+    if d:
+        echo(f"data ({d['data']}, {d['n_images']} images at {d['size']}): prepare {d['prepare_img_s']:.0f} img/s, "
+             f"load {d['load_s'] * 1000:.1f} ms, naive DataLoader epoch {d['naive_epoch_s']:.2f} s "
+             f"({d['naive_workers']} workers): load is {d['load_speedup_vs_naive_epoch']:.0f}x faster")

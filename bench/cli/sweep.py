@@ -62,6 +62,7 @@ def sweep() -> None:
 def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name, parallel, runs_per_gpu,
           slurm_partition, gpus_per_job, cpus_per_job, time_, dry_run, estimate, perf_files, as_json) -> None:
     """Expand GRID into runs and submit those without a finished record."""
+    from bench.sweep import executors as ex
     from bench.sweep import runner as sw
 
     spec = sw.load_grid(grid)
@@ -76,10 +77,10 @@ def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name
     if estimate and not perf_files:
         raise ConfigError("--estimate needs --perf FILE: the output of bench perf --json on the GPU the grid "
                           "will run on (docs/performance.md)")
-    options = sw.ExecutorOptions(kind=executor, parallel=parallel, runs_per_gpu=runs_per_gpu,
+    options = ex.ExecutorOptions(kind=executor, parallel=parallel, runs_per_gpu=runs_per_gpu,
                                  partition=slurm_partition,
                                  gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
-                                 time_min=sw.parse_time(time_))
+                                 time_min=ex.parse_time(time_))
     nproc = gpus_per_job if gpus_per_job > 1 else 1
     folder = sw.sweep_folder(out, name or spec.name)
     entries = sw.expand(host_of(ctx), spec, out, command_line, seed_list, nproc, folder)
@@ -97,7 +98,7 @@ def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name
             mark = "done" if sw.done(e) else ("stale" if sw.finished(Path(e["folder"])) else "todo")
             click.echo(f"  [{mark}] bench {shlex.join(e['command'])}")
         return
-    sw.submit(entries, folder, options, log=click.echo)
+    ex.submit(entries, folder, options, log=click.echo)
     if executor == "local":
         _report(sw, folder)
     else:
@@ -177,7 +178,9 @@ def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int, again: s
 
 def _report(sw, folder: Path) -> None:
     entries = sw.load(folder)
-    states = [sw.state_of(e) for e in entries]
+    from bench.sweep.executors import state_of
+
+    states = [state_of(e) for e in entries]
     counts = Counter(state for state, _ in states)
     order = ["done", "running", "pending", "failed", "not submitted"]
     click.echo(", ".join(f"{counts[s]} {s}" for s in order if counts[s]) + f" (of {len(entries)})")

@@ -160,17 +160,13 @@ class RunConfig:
 
     def as_record(self) -> dict[str, Any]:
         """The record's ``run`` section: JSON values, the same keys records have always had."""
+        settings = {f.name: format_size(v) if isinstance(v, tuple) else v
+                    for f in profiles.FIELDS for v in [getattr(self, f.name)]
+                    if not (f.name == "sample_steps" and v is None)}
         return {
             "gen": list(self.gen), "seg": self.seg, "loss": self.loss, "loss_default": self.loss_default,
-            "schedule": self.schedule, "profile": self.profile, "seed": self.seed, "data": self.data,
-            "test": self.test, "size": format_size(self.size), "channels": self.channels,
-            "gan_size": format_size(self.gan_size) if self.gan_size else None,
-            "batch_size": self.batch_size, "lr": self.lr, "optimizer": self.optimizer, "epochs": self.epochs,
-            "synthetic_epochs": self.synthetic_epochs, "finetune_epochs": self.finetune_epochs,
-            "gan_epochs": self.gan_epochs, "gan_batch_size": self.gan_batch_size, "gan_lr": self.gan_lr,
-            **({"sample_steps": self.sample_steps} if self.sample_steps is not None else {}),
-            "width": self.width, "threshold": self.threshold, "eval_batch_size": self.eval_batch_size,
-            "curve_every": self.curve_every, "augment": self.augment.as_dict(), "protocol_version": self.protocol_version,
+            "schedule": self.schedule, "profile": self.profile, "seed": self.seed, **settings,
+            "optimizer": self.optimizer, "augment": self.augment.as_dict(), "protocol_version": self.protocol_version,
             "weights": self.weights, "weights_sha256": self.weights_sha256,
             "subset": self.subset, "subset_seed": self.subset_seed,
             "exclude": self.exclude.as_record() if self.exclude else None,
@@ -234,6 +230,11 @@ def generator_config(name: str, size: tuple[int, int] | None, width: float, lr: 
     if sample_steps is not None:
         config["sample_steps"] = sample_steps
     return config
+
+
+RESOLVED_APART = ("data", "size", "channels", "gan_size", "gan_epochs", "gan_batch_size", "gan_lr", "sample_steps")
+"""Profile settings ``build`` resolves itself (parsed, defaulted by the segmenter, ``None`` when the run has no
+use for them); every other setting of the table reaches ``RunConfig`` as the profile (or an override) gives it."""
 
 
 def changed_settings(config: RunConfig, seg_meta: SegmenterMeta) -> tuple[tuple[str, Any], ...]:
@@ -336,12 +337,10 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         data=data, data_spec=parse_spec(data, "--data"), test=test, test_spec=parse_spec(test, "--test"),
         size=size, channels=channel_set,
         gan_size=parse_size(prof["gan_size"], "--gan-size") if gens else None,
-        batch_size=prof["batch_size"], lr=prof["lr"], epochs=prof["epochs"],
-        synthetic_epochs=prof["synthetic_epochs"], finetune_epochs=prof["finetune_epochs"],
         gan_epochs=prof["gan_epochs"] if gens else None, gan_batch_size=prof["gan_batch_size"] if gens else None,
         gan_lr=prof["gan_lr"] if gens else None, sample_steps=prof["sample_steps"] if iterative else None,
-        iterative=iterative, width=prof["width"], threshold=prof["threshold"],
-        eval_batch_size=prof["eval_batch_size"], curve_every=prof["curve_every"], weights=weights, weights_sha256=weights_sha,
+        **{name: prof[name] for name in profiles.BY_NAME if name not in RESOLVED_APART},
+        iterative=iterative, weights=weights, weights_sha256=weights_sha,
         subset=opts.subset, subset_seed=opts.subset_seed if opts.subset is not None else None,
         exclude=exclude, fold=fold, fold_seed=opts.fold_seed if fold else None, nproc=nproc,
     )

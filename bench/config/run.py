@@ -165,7 +165,7 @@ class RunConfig:
                     if not (f.name == "sample_steps" and v is None)}
         return {
             "gen": list(self.gen), "seg": self.seg, "loss": self.loss, "loss_default": self.loss_default,
-            "schedule": self.schedule, "profile": self.profile, "seed": self.seed, **settings,
+            "schedule": self.schedule, "profile": self.profile, "seed": self.seed, **settings, "test": self.test,
             "optimizer": self.optimizer, "augment": self.augment.as_dict(), "protocol_version": self.protocol_version,
             "weights": self.weights, "weights_sha256": self.weights_sha256,
             "subset": self.subset, "subset_seed": self.subset_seed,

@@ -11,20 +11,16 @@ import click
 from bench.cli.common import host_of
 import torch
 
-from bench.gan import feature_metrics
 from bench.config import profiles
-from bench.plugin.build import build_segmenter, resolve_device
-from bench.train.checkpoints import load as load_checkpoint
-from bench.data import channels
+from bench.plugin.build import resolve_device
 from bench.config.run import GanConfig, build_gan
-from bench.data.spec import parse_size
 from bench.errors import ConfigError
 from bench.gan.quality import measure_generator
 from bench.gan.cache import entry_folder, trained
 from bench.gan.sample_grid import sample_grid
 from bench.config.options import field_options
-from bench.plugin.host import PluginHost
-from bench.results.records import environment, load_run, quality_path, quality_record
+from bench.apply.reference import feature_extractor, reference_segmenter
+from bench.results.records import environment, quality_path, quality_record
 from bench.storage.atomic import atomic_save, write_json
 
 
@@ -104,8 +100,8 @@ def quality(ctx, gen, profile, seed, device, n, reference, features, weights, n_
         raise ConfigError("--n: must be at least 2 (diversity compares pairs)")
     host = host_of(ctx)
     dev = resolve_device(device)
-    ref = _reference(host, reference, dev) if reference else None
-    extractor = _extractor(features, weights, ref, dev)
+    ref = reference_segmenter(host, reference, dev) if reference else None
+    extractor = feature_extractor(features, weights, ref, dev)
     config = resolved(ctx, gen, profile, seed, overrides)
     g, info, real = trained(host, config, dev, log=click.echo)
     metrics, note = measure_generator(g, real, n, ref, extractor, n_features, dev)
@@ -120,35 +116,3 @@ def quality(ctx, gen, profile, seed, device, n, reference, features, weights, n_
     write_json(path, record)
     click.echo(json.dumps(metrics, indent=2))
     click.echo(f"record: {path}")
-
-
-def _extractor(features: str | None, weights: Path | None, ref: dict[str, Any] | None,
-               device: torch.device) -> feature_metrics.Extractor | None:
-    """The feature extractor ``--features`` names (by default the ``--reference`` segmenter's), or ``None``."""
-    if features is None or features == "reference":
-        if weights is not None:
-            raise ConfigError("--weights: only used with --features timm:NAME")
-        if ref is None:
-            if features == "reference":
-                raise ConfigError("--features reference: pass --reference RUN_DIR, a finished real-data run")
-            return None
-        return feature_metrics.segmenter_extractor(
-            ref["model"], ref["size"], lambda x: channels.expand(x, ref["channels"]),
-            f"encoder of the {ref['seg']} reference run {ref['path']}", device,
-            f"encoder of the {ref['seg']} reference, identity {ref['identity']}")
-    if features.startswith("timm:") and features[5:]:
-        if weights is None:
-            raise ConfigError(f"--features {features}: pass --weights PATH, a local weights file of that model")
-        return feature_metrics.timm_extractor(features[5:], weights, device)
-    raise ConfigError(f"--features {features}: expected reference or timm:NAME (e.g. timm:resnet50)")
-
-
-def _reference(host: PluginHost, path: Path, device: torch.device) -> dict[str, Any]:
-    """The segmenter of a finished run, to judge whether generated masks fit generated images."""
-    member = load_run(path, "--reference")
-    run = member.run
-    model = build_segmenter(host, run["seg"], run["channels"], run["width"], run.get("weights"))
-    model.load_state_dict(load_checkpoint(member.checkpoint)["model"])
-    return {"model": model.to(device), "size": parse_size(run["size"]), "channels": run["channels"],
-            "device": device, "path": str(member.folder), "jaccard": member.record["summary"]["jaccard"],
-            "seg": run["seg"], "identity": member.record["identity"]["hash"]}

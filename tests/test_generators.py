@@ -121,7 +121,7 @@ def test_gan_sample_writes_a_grid_and_quality_is_recorded_and_ranked(tmp_path):
     for gen, extra in (("dcgan", GAN_TINY), ("lapgan", GAN_TINY), ("dcgan", [*GAN_TINY[2:], "--gan-epochs", "2"])):
         bench_cli("gan", "quality", "--gen", gen, "--n", "6", "--reference", str(Path(reference).parent),
                   "--n-features", "12", "--out", str(out), *extra, env=env)
-    record = json.loads(next(out.rglob("gan-dcgan__gan_epochs-1/seed_0/quality.json")).read_text())
+    record = json.loads(next(out.rglob("gan-dcgan__gan_epochs-1/seed_0/quality-ref-*.json")).read_text())
     metrics = record["metrics"]
     assert metrics["n_samples"] == 6 and metrics["diversity_ssim"]["n_pairs"] == 15
     assert 0 <= metrics["mask_coherence"]["value"] <= 1 and 0 <= metrics["checkerboard"]["value"] <= 1
@@ -129,13 +129,13 @@ def test_gan_sample_writes_a_grid_and_quality_is_recorded_and_ranked(tmp_path):
     assert features["n_real"] == features["n_fake"] == 12 and features["kid"]["subset_size"] == 6
     assert "encoder of the unet reference run" in features["extractor"] and features["fid"] >= 0
     assert all(0 <= features[k] <= 1 for k in ("precision", "recall", "coverage"))
-    assert Path(record["generator"]["checkpoint"]).parent.joinpath("quality.json").exists()
+    assert list(Path(record["generator"]["checkpoint"]).parent.glob("quality-ref-*.json"))
     board = bench_cli("leaderboard", "--runs", str(out), env=env).stdout
     assert "## Generator quality" in board and "- [F1] encoder of the unet reference, identity " in board
     rows = {l.split(" | ")[0]: l.split(" | ") for l in board.splitlines() if l.startswith("| ")}
     # the two DCGANs differ in their epochs: two rows, never one pooled row
     assert {"| dcgan (gan epochs 1)", "| dcgan (gan epochs 2)", "| lapgan"} <= set(rows)
-    assert rows["| dcgan (gan epochs 1)"][1] == f"{features['fid']:.4f} ± 0.0000"
+    assert rows["| dcgan (gan epochs 1)"][1] == f"{features['fid']:.4f}"
     assert rows["| dcgan (gan epochs 1)"][8] == "F1" and rows["| dcgan (gan epochs 1)"][-1] == "1 |"
     copy = out / "copy" / "quality.json"  # the same seed's record twice (another runs folder) counts once
     copy.parent.mkdir()

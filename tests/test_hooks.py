@@ -197,3 +197,30 @@ def test_registration_checks_each_kinds_metadata(bench_register, kind, kwargs, m
         bench_register(Plugin(), name="meta-plugin")
     text = str(info.value)
     assert "plugin 'meta-plugin' registered" in text and "'checked' with invalid metadata" in text and message in text
+
+
+def test_an_invalid_component_is_refused_alone_and_the_rest_of_its_hook_call_is_registered(bench_register, bench_host):
+    from bench.errors import PluginError
+    from bench.plugin.host import PluginHost
+
+    ok = {"size": "32x32", "channels": "rgb", "loss": "bce"}
+
+    class Plugin:
+        @hookimpl
+        def bench_register_segmenters(self, register):
+            register("mixed-valid-first", lambda **kw: None, defaults=ok)
+            register("mixed-invalid", lambda **kw: None, defaults={**ok, "size": "big"})
+            register("mixed-uncallable", 42, defaults=ok)
+            register("mixed-valid-last", lambda **kw: None, defaults=ok)
+
+    with pytest.raises(RuntimeError) as info:
+        bench_register(Plugin(), name="mixed-plugin")
+    assert "'mixed-invalid' with invalid metadata" in str(info.value) and "'big' is not a size" in str(info.value)
+    assert "'mixed-uncallable' with a factory that is not callable (int)" in str(info.value)
+    assert bench_host.registry.names("segmenters", "mixed-*") == ["mixed-valid-first", "mixed-valid-last"]
+    assert bench_host.plugins["mixed-plugin"].registered == {"segmenters": ["mixed-valid-first", "mixed-valid-last"]}
+    assert len(bench_host.plugins["mixed-plugin"].errors) == 2
+
+    strict = PluginHost(strict=True)
+    with pytest.raises(PluginError, match="'mixed-invalid' with invalid metadata.*--strict-plugins"):
+        strict.add_plugin(Plugin(), "mixed-plugin")

@@ -36,7 +36,7 @@ def test_leaderboard_never_averages_different_settings(runs):
     out, _ = runs
     text = bench_cli("leaderboard", "--runs", str(out)).stdout
     rows = [line for line in text.splitlines() if line.startswith("| unet")]
-    table = [r for r in rows if "±" in r]
+    table = [r for r in rows if "(n=" in r]
     assert len(table) == 3, text
     assert any(r.startswith("| unet (epochs 1, subset all) |") and "(n=2)" in r for r in table)
     assert any(r.startswith("| unet (epochs 2, subset all) |") and "(n=1)" in r for r in table)
@@ -87,6 +87,9 @@ def test_a_record_no_reader_can_trust_is_refused_by_every_reader(runs, tmp_path,
     from bench.sweep.runner import finished
 
     assert not finished(target)
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (200, 150, 120)).save(tmp_path / "lesion.jpg")
     predict = bench_cli("predict", str(target), "--images", str(tmp_path), "--out", str(tmp_path / "masks"), check=False)
     assert predict.returncode != 0 and reason in predict.stderr
 
@@ -111,6 +114,6 @@ def test_ensembles_are_identified_by_their_members(runs, tmp_path):
     c = ensemble(host, [f["e1s0"], f["e2s0"]], out, device_name="cpu")
     assert c["identity"]["hash"] != a["identity"]["hash"]
     text = bench_cli("leaderboard", "--runs", str(out)).stdout
-    rows = [line for line in text.splitlines() if line.startswith("| ensemble: unet+unet") and "±" in line]
+    rows = [line for line in text.splitlines() if line.startswith("| ensemble: unet+unet") and "(n=" in line]
     assert len(rows) == 1 and rows[0].count("(n=1)") == 2, text  # two different ensembles, two columns
     assert "real only (members " in text

@@ -268,3 +268,42 @@ def test_a_generators_cache_key_changes_with_its_source(tmp_path, bench_register
     assert before and code_hash(host, "versioned") == before
     module.write_text(module.read_text() + "# a changed line, same plugin version\n")
     assert code_hash(host, "versioned") != before
+
+
+def test_a_cache_entry_holding_another_entrys_files_is_never_used(tmp_path, monkeypatch):
+    """State is pinned: an entry's files are checked against its key and seed, not only their checksum."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    host = get_host()
+    real = prepare(load_dataset(host, TINY, "--data").split("train"), (48, 64))
+    config = {"name": "dcgan", "size": "48x64", "width": 0.25, "lr": 2e-4, "epochs": 1, "batch_size": 8}
+    _, seed0 = obtain(host, config, real, 0, torch.device("cpu"))
+    _, seed1 = obtain(host, config, real, 1, torch.device("cpu"))
+    one, other = Path(seed0["checkpoint"]).parent, Path(seed1["checkpoint"]).parent
+    for name in ("state.pt", "meta.json"):  # seed 1's entry now holds seed 0's (whole, checksummed) files
+        (other / name).write_bytes((one / name).read_bytes())
+    with pytest.warns(CacheWarning, match=r"is of entry .* at seed 0, not of this entry"):
+        _, again = obtain(host, config, real, 1, torch.device("cpu"))
+    assert again["cache"] == "miss"
+
+
+def test_a_run_folder_holding_another_runs_weights_is_refused_by_every_reader(tmp_path):
+    """Records pin their final weights by checksum: predict, export and ensembles refuse a swapped final.pt."""
+    import shutil
+
+    out = tmp_path / "runs"
+    folders = []
+    for seed in (0, 1):
+        proc = bench_main("run", "--seg", "cdnn0", "--data", TINY, "--epochs", "1", "--seed", str(seed),
+                          "--out", str(out))
+        folders.append(Path(proc.stdout.split("record: ")[1].strip()).parent)
+    shutil.copy(folders[1] / "checkpoints" / "final.pt", folders[0] / "checkpoints" / "final.pt")
+    images = tmp_path / "images"
+    images.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (200, 150, 120)).save(images / "lesion.jpg")
+    for command in (["predict", str(folders[0]), "--images", str(images), "--out", str(tmp_path / "masks")],
+                    ["export", str(folders[0]), "--format", "torchscript", "--out", str(tmp_path / "model.pt")],
+                    ["ensemble", str(folders[0]), str(folders[1]), "--out", str(tmp_path / "ens")]):
+        proc = bench_main(*command, check=False)
+        assert proc.returncode == 2 and "not the weights" in proc.stderr and "final.pt" in proc.stderr, command

@@ -92,7 +92,7 @@ def test_non_finite_loss_stops_naming_phase_and_step_and_keeps_the_last_checkpoi
     calls = {"n": 0}
 
     def fragile(logits, target):
-        calls["n"] += 1
+        calls["n"] += logits.shape[-1] == 64  # training steps at the run's 48x64 (not the loss check before it)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
         return loss * float("nan") if calls["n"] == 6 else loss  # epoch 2, step 3 (3 steps per epoch)
 

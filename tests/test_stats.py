@@ -146,7 +146,7 @@ def test_leaderboard_renders_cells_and_histograms():
     records = [record(None, 0, [0.5, 0.6, 0.7]), record(None, 1, [0.5, 0.6, 0.7]),
                record("dcgan", 0, [0.6, 0.7, 0.8]), record("lapgan", 0, [0.6, 0.5, 0.8])]
     text = render(records)
-    assert "| unet | 0.6000 ± 0.0000 (n=2) | 0.7000 ± 0.0000 (n=1) | 0.6333 ± 0.0000 (n=1) |" in text
+    assert "| unet | 0.6000 ± 0.0000 (n=2) | 0.7000 (n=1) | 0.6333 (n=1) |" in text
     assert "| unet | real only | 6 | 2 | 4 | 0 0 0 0 0 2 2 2 0 0 |" in text
     assert "| unet | dcgan | 3 | 0 | 1 | 0 0 0 0 0 0 1 1 1 0 |" in text
 

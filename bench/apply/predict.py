@@ -21,6 +21,7 @@ from bench.plugin.build import build_segmenter
 from bench.train.checkpoints import load as load_checkpoint
 from bench.data import channels
 from bench.data.images import read_image
+from bench.data.layout import IMAGE_SUFFIXES
 from bench.data.prepare import resize_image
 from bench.data.spec import parse_size
 from bench.errors import BenchError, ConfigError
@@ -29,7 +30,6 @@ from bench.plugin.host import PluginHost
 from bench.scoring.postprocess import dual_threshold
 from bench.results.records import RESULTS, RecordProblem, load_run, read_record
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 TTA = ("none", "flip")
 
 
@@ -92,18 +92,55 @@ def _member(host: PluginHost, run: dict, checkpoint: Path, device: torch.device)
     return Member(model.to(device).eval(), parse_size(run["size"]), run["channels"])
 
 
-def find_images(text: str) -> list[Path]:
-    """The images of a folder (JPEG and PNG, sorted by name) or of a glob pattern; an error if there are none."""
+def find_images(text: str) -> tuple[list[Path], list[Path]]:
+    """The images of a folder (sorted by name) or of a glob pattern, and the other files passed over: an image is
+    a file with an extension training reads (``bench.data.layout.IMAGE_SUFFIXES``); an error if there are none."""
     path = Path(text).expanduser()
     if path.is_dir():
-        found = [p for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        files = [p for p in sorted(path.iterdir()) if p.is_file()]
     else:
-        found = [Path(p) for p in sorted(glob.glob(str(path), recursive=True))
-                 if Path(p).suffix.lower() in IMAGE_SUFFIXES and Path(p).is_file()]
+        files = [Path(p) for p in sorted(glob.glob(str(path), recursive=True)) if Path(p).is_file()]
+    found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    passed_over = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
     if not found:
-        raise ConfigError(f"--images {text}: no JPEG or PNG images found (expected a folder of images or a glob "
-                          "such as 'photos/*.jpg')")
-    return found
+        others = f"; found only {_names(passed_over)}" if passed_over else ""
+        raise ConfigError(f"--images {text}: no images found{others} (expected a folder of {_suffixes()} images "
+                          "or a glob such as 'photos/*.jpg')")
+    return found, passed_over
+
+
+def _suffixes() -> str:
+    names = sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _names(paths: list[Path], shown: int = 3) -> str:
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(p.name for p in paths[:shown]) + more
+
+
+def not_an_image(path: Path) -> str:
+    """Why :func:`find_images` passed ``path`` over, for the line that names it."""
+    kind = f"{path.suffix} files" if path.suffix else "files without an extension"
+    return f"{kind} are not images bench reads (expected {_suffixes()})"
+
+
+def outputs(paths: list[Path], out: Path, write_probabilities: bool) -> list[Path]:
+    """Every file :func:`predict` writes into ``out`` for ``paths``, in order."""
+    kinds = ("segmentation", "probability") if write_probabilities else ("segmentation",)
+    return [out / f"{p.stem}_{kind}.png" for p in paths for kind in kinds]
+
+
+def refuse_existing(paths: list[Path], out: Path, write_probabilities: bool, overwrite: bool) -> None:
+    """An error naming the files already in ``out`` that predicting ``paths`` would replace, unless ``overwrite``:
+    ISIC's ground-truth masks use the same ``<id>_segmentation.png`` names, so a user's masks are never lost."""
+    if overwrite or not out.is_dir():
+        return
+    existing = [p for p in outputs(paths, out, write_probabilities) if p.exists() or p.is_symlink()]
+    if existing:
+        verb = "already exists" if len(existing) == 1 else "already exist"
+        raise ConfigError(f"--out {out}: {_names(existing)} {verb} there; pass --overwrite to replace "
+                          f"{'it' if len(existing) == 1 else 'them'}, or choose another --out folder")
 
 
 @torch.no_grad()
@@ -147,9 +184,11 @@ def batches(paths: list[Path], size: int) -> Iterator[list[Path]]:
 
 def predict(predictor: Predictor, paths: list[Path], out: Path, device: torch.device, batch_size: int,
             tta: str = "none", write_probabilities: bool = False,
-            advance: Callable[[int], None] = lambda n: None) -> tuple[list[Path], list[tuple[Path, str]]]:
+            advance: Callable[[int], None] = lambda n: None,
+            overwrite: bool = False) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Write ``<stem>_segmentation.png`` (0/255) for each image, and ``<stem>_probability.png`` (0-255) when
-    asked; returns the images written and ``(image, reason)`` for those that could not be read."""
+    asked, replacing files already there only with ``overwrite``; returns the images written and
+    ``(image, reason)`` for those that could not be read."""
     if tta not in TTA:
         raise ConfigError(f"--tta {tta!r}: expected one of {', '.join(TTA)}")
     stems: dict[str, Path] = {}
@@ -158,6 +197,7 @@ def predict(predictor: Predictor, paths: list[Path], out: Path, device: torch.de
             raise ConfigError(f"--images: {p} and {stems[p.stem]} would both write {p.stem}_segmentation.png; "
                               "predict them into different --out folders")
         stems[p.stem] = p
+    refuse_existing(paths, out, write_probabilities, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
     for group in batches(paths, batch_size):

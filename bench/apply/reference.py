@@ -15,7 +15,7 @@ from bench.errors import ConfigError
 from bench.gan import feature_metrics
 from bench.plugin.build import build_segmenter
 from bench.plugin.host import PluginHost
-from bench.results.records import load_run
+from bench.results.records import gen_label, load_run
 from bench.train.checkpoints import load as load_checkpoint
 
 
@@ -41,9 +41,13 @@ def feature_extractor(features: str | None, weights: Path | None, ref: dict[str,
 
 
 def reference_segmenter(host: PluginHost, path: Path, device: torch.device) -> dict[str, Any]:
-    """The segmenter of a finished run, to judge whether generated masks fit generated images."""
+    """The segmenter of a finished real-data run, to judge whether generated masks fit generated images: one that
+    trained on generated pairs would judge them by what it learnt from them, so it is refused."""
     member = load_run(path, "--reference")
     run = member.run
+    if run.get("gen"):
+        raise ConfigError(f"--reference {path} trained on generated data (gen {gen_label(run['gen'])}); pass a "
+                          "real-data run (gen none)")
     model = build_segmenter(host, run["seg"], run["channels"], run["width"], run.get("weights"))
     model.load_state_dict(load_checkpoint(member.checkpoint)["model"])
     return {"model": model.to(device), "size": parse_size(run["size"]), "channels": run["channels"],

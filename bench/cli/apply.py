@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench.cli.common import err, host_of
+from bench.cli.common import err, host_of, overwrite_option, refuse_to_replace
 
 
 @click.command(name="ensemble")
@@ -30,7 +30,8 @@ def ensemble_command(ctx: click.Context, run_dirs, out, high, low, device, save_
 
 @click.command(name="predict")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--images", required=True, help="A folder of JPEG/PNG images, or a glob such as 'photos/*.jpg'.")
+@click.option("--images", required=True,
+              help="A folder of images (JPEG, PNG, BMP, TIFF), or a glob such as 'photos/*.jpg'.")
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Folder for <id>_segmentation.png (0/255, each image's own size).")
 @click.option("--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
@@ -40,31 +41,37 @@ def ensemble_command(ctx: click.Context, run_dirs, out, high, low, device, save_
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--batch-size", default=None, type=click.IntRange(min=1),
               help="Images per forward pass [default: the run's eval batch size].")
+@overwrite_option(what="masks (and probabilities) already in --out")
 @click.pass_context
-def predict_command(ctx, source, images, out, tta, write_probabilities, device, batch_size) -> None:
+def predict_command(ctx, source, images, out, tta, write_probabilities, device, batch_size, overwrite) -> None:
     """Segment images without masks with a trained run (RUN_DIR) or an ensemble (its folder or results.json).
 
     Each image goes through the run's own preprocessing (resize to its size, channel set), threshold and,
     for an ensemble, its dual-threshold post-processing; masks are written at the image's original size.
-    Unreadable images are named and skipped (exit code 1 after the others are written).
+    Unreadable images are named and skipped (exit code 1 after the others are written); so are files of other
+    kinds (exit code 0). Masks already in --out are an error unless --overwrite is given.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from bench.apply import predict as prediction
     from bench.plugin.build import resolve_device
 
+    paths, passed_over = prediction.find_images(images)
+    for path in passed_over:
+        err.print(f"skipped {path}: {prediction.not_an_image(path)}", markup=False, highlight=False)
+    prediction.refuse_existing(paths, out, write_probabilities, overwrite)
     dev = resolve_device(device)
     predictor = prediction.load_predictor(host_of(ctx), source, dev)
-    paths = prediction.find_images(images)
     err.print(f"{predictor.describe()}; {len(paths)} images", markup=False, highlight=False)
     with Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
                   transient=True) as progress:
         task = progress.add_task("predict", total=len(paths))
         written, skipped = prediction.predict(predictor, paths, out, dev, batch_size or predictor.batch_size, tta,
-                                              write_probabilities, lambda n: progress.advance(task, n))
+                                              write_probabilities, lambda n: progress.advance(task, n), overwrite)
     for path, reason in skipped:
         err.print(f"skipped {path}: {reason}", markup=False, highlight=False)
-    click.echo(f"wrote {len(written)} masks to {out}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
+    click.echo(f"wrote {len(written)} masks to {out}" + (f"; skipped {len(skipped)} unreadable" if skipped else "")
+               + (f"; skipped {len(passed_over)} other files (not images)" if passed_over else ""))
     if skipped:
         raise click.exceptions.Exit(1)
 
@@ -75,8 +82,9 @@ def predict_command(ctx, source, images, out, tta, write_probabilities, device, 
               help="torchscript (torch.jit.load; deprecated in recent PyTorch, still loads) or onnx "
                    "(onnxruntime; pip install 'skinbench[export]').")
 @click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="The file to write.")
+@overwrite_option()
 @click.pass_context
-def export_command(ctx, run_dir, fmt, out) -> None:
+def export_command(ctx, run_dir, fmt, out, overwrite) -> None:
     """Export a finished run as one file: RGB uint8 images in, probabilities out.
 
     \b
@@ -86,9 +94,11 @@ def export_command(ctx, run_dir, fmt, out) -> None:
     TorchScript: torch.jit.load(FILE)(rgb). ONNX: onnxruntime.InferenceSession(FILE).run(None, {"rgb": x}).
     The file's metadata (skinbench.json in TorchScript, metadata_props in ONNX) names size, channels,
     threshold and the run's identity; bench predict applies a run with all of this done for you.
+    An existing OUT is an error unless --overwrite is given.
     """
     from bench.apply import export as exporting
 
+    refuse_to_replace(out, "--out", overwrite)
     meta = exporting.export(host_of(ctx), run_dir, fmt, out)
     click.echo(f"wrote {out} ({fmt}, {meta['seg']} at {meta['size']}, channels {meta['channels']}, "
                f"threshold {meta['threshold']:g})")

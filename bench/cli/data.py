@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from bench.cli.common import host_of
+from bench.cli.common import overwrite_option, refuse_to_replace, host_of
 
 from bench.errors import BenchError, DataError
 
@@ -49,8 +49,9 @@ def download(name: str, root: Path, splits: str, base_url: str | None, remove_ar
               help="Thumbnail correlation at which two images of different splits count as near-copies.")
 @click.option("--exclude-out", default=None, type=click.Path(path_type=Path),
               help="Write the training ids of near-copies here, one per line (for bench run --exclude).")
+@overwrite_option("--exclude-out")
 @click.pass_context
-def check(ctx, spec: str, duplicate_threshold: float, exclude_out: Path | None) -> None:
+def check(ctx, spec: str, duplicate_threshold: float, exclude_out: Path | None, overwrite: bool) -> None:
     """Validate every pair of every split of SPEC (e.g. isic2017:/data) and report near-duplicate images
     across splits; exit 1 when any pair is bad."""
     import numpy as np
@@ -58,6 +59,7 @@ def check(ctx, spec: str, duplicate_threshold: float, exclude_out: Path | None) 
     from bench.plugin.build import load_dataset
     from bench.data.duplicates import near_duplicates, thumbnail
 
+    refuse_to_replace(exclude_out, "--exclude-out", overwrite)
     try:
         dataset = load_dataset(host_of(ctx), spec, "bench data check")
     except DataError as exc:

@@ -8,11 +8,12 @@ from typing import Any
 
 import click
 
-from bench.cli.common import host_of
+from bench.cli.common import overwrite_option, refuse_to_replace, host_of
 import torch
 
 from bench.config import profiles
 from bench.plugin.build import resolve_device
+from bench.config.file import SEED_MAX
 from bench.config.run import GanConfig, build_gan
 from bench.errors import ConfigError
 from bench.gan.quality import measure_generator
@@ -30,7 +31,7 @@ def gan_options(fn):
     options = [
         click.option("--gen", required=True, help="Generator name, e.g. dcgan or lapgan."),
         click.option("--profile", default="quick", show_default=True, type=click.Choice(profiles.PROFILE_NAMES)),
-        click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0)),
+        click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0, max=SEED_MAX)),
         click.option("--device", default="auto", show_default=True),
     ]
     for option in reversed(options):
@@ -64,13 +65,16 @@ def train(ctx, gen, profile, seed, device, **overrides) -> None:
 @click.option("--n", "n", default=16, show_default=True, type=int, help="Number of samples.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="PNG file to write.")
 @click.option("--sample-seed", default=0, show_default=True, type=int)
+@overwrite_option()
 @click.pass_context
-def sample(ctx, gen, profile, seed, device, n, out, sample_seed, **overrides) -> None:
-    """Write a PNG grid of N samples: each image with its mask outline, then the mask alone."""
+def sample(ctx, gen, profile, seed, device, n, out, sample_seed, overwrite, **overrides) -> None:
+    """Write a PNG grid of N samples: each image with its mask outline, then the mask alone (an existing OUT
+    only with --overwrite)."""
     if n < 1:
         raise ConfigError("--n: must be at least 1")
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out {out}: expected a .png file name")
+    refuse_to_replace(out, "--out", overwrite)
     dev = resolve_device(device)
     g, _, _ = trained(host_of(ctx), resolved(ctx, gen, profile, seed, overrides), dev, log=click.echo)
     rng = torch.Generator(device=dev).manual_seed(sample_seed)
@@ -95,7 +99,7 @@ def sample(ctx, gen, profile, seed, device, n, out, sample_seed, **overrides) ->
 def quality(ctx, gen, profile, seed, device, n, reference, features, weights, n_features, out,
             **overrides) -> None:
     """Measure mask coherence, diversity, checkerboard energy and, in a feature space, FID, KID and
-    precision/recall/density/coverage; record them with the generator."""
+    precision/recall/density/coverage; record them with the generator, one record per --reference run."""
     if n < 2:
         raise ConfigError("--n: must be at least 2 (diversity compares pairs)")
     host = host_of(ctx)
@@ -108,11 +112,14 @@ def quality(ctx, gen, profile, seed, device, n, reference, features, weights, n_
     if note:
         click.echo(note)
     record = quality_record(info, config, metrics, environment(dev))
+    reference_hash = ref["identity"] if ref else None
     folder = entry_folder(info)
-    if folder is not None:  # the entry serves every number of sampling steps: the file names its own
+    if folder is not None:  # the entry serves every number of sampling steps and references: the file names its own
         steps = info["config"].get("sample_steps")
-        write_json(folder / ("quality.json" if steps is None else f"quality-steps{steps}.json"), record)
-    path = quality_path(out, config)
+        name = "quality" + ("" if steps is None else f"-steps{steps}") + (
+            "" if reference_hash is None else f"-ref-{reference_hash[:8]}")
+        write_json(folder / f"{name}.json", record)
+    path = quality_path(out, config, reference_hash)
     write_json(path, record)
     click.echo(json.dumps(metrics, indent=2))
     click.echo(f"record: {path}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench.cli.common import err, host_of
+from bench.cli.common import overwrite_option, refuse_to_replace, err, host_of
 from bench.errors import BenchError
 
 
@@ -20,7 +20,9 @@ from bench.errors import BenchError
 @click.option("--baseline", "baselines", multiple=True, metavar="COLUMN",
               help="Column every strategy is compared with (repeatable); default: 'real only' and, when run, "
                    "'real only (matched steps)'.")
-def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baselines: tuple[str, ...]) -> None:
+@overwrite_option(note="; the plots folder beside it is the leaderboard's own and is always redrawn")
+def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baselines: tuple[str, ...],
+                overwrite: bool) -> None:
     """Markdown leaderboards (Table 2 style) from the records under RUNS."""
     from bench.results.leaderboard import render, render_quality
     from bench.results.records import load_quality, load_records
@@ -37,6 +39,7 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baseline
         raise BenchError("--plots needs --out FILE.md: the plots are written beside it and linked from it")
     if out is not None and out.is_dir():
         raise BenchError(f"--out {out}: is a folder; expected a markdown file name such as {out / 'leaderboard.md'}")
+    refuse_to_replace(out, "--out", overwrite)
     plot_dir = out.parent / f"{out.stem}_plots" if plots and out else None
     text = render(records, metric, plot_dir, out.parent if out else None, **({"baselines": baselines} if baselines else {}))
     if quality:
@@ -51,7 +54,8 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baseline
 @click.option("--out", default=None, type=click.Path(path_type=Path), help="Write the markdown here too.")
 @click.option("--metric", default="jaccard", show_default=True,
               type=click.Choice(["jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity", "specificity"]))
-def claims(runs: Path, out: Path | None, metric: str) -> None:
+@overwrite_option()
+def claims(runs: Path, out: Path | None, metric: str, overwrite: bool) -> None:
     """A verdict on each claim of the paper (supported, contradicted, not resolvable, not run) from RUNS."""
     from bench.results.claims import render
     from bench.results.records import load_records
@@ -61,6 +65,7 @@ def claims(runs: Path, out: Path | None, metric: str) -> None:
         raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
     if out is not None and out.is_dir():
         raise BenchError(f"--out {out}: is a folder; expected a markdown file name such as {out / 'claims.md'}")
+    refuse_to_replace(out, "--out", overwrite)
     records, warnings = load_records(runs)
     for w in warnings:
         err.print("[yellow]warning:[/] ", end="")
@@ -84,13 +89,18 @@ def claims(runs: Path, out: Path | None, metric: str) -> None:
 @click.option("--gens", default="none,dcgan,lapgan", show_default=True,
               help="--run: strategies, separated by ';' or ',' (none = real only; a+b alternates a and b).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="--run: any profile value, e.g. epochs=100.")
+@overwrite_option(note="; the plots folder beside it is the command's own and is always redrawn")
 @click.pass_context
 def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, data: str | None, profile: str,
-                seeds: str, sizes: str, gens: str, settings: tuple[str, ...]) -> None:
+                seeds: str, sizes: str, gens: str, settings: tuple[str, ...], overwrite: bool) -> None:
     """Figs. 8 and 9: Jaccard against the number of real training images, and each GAN's worth in real images."""
     from bench.results.records import load_records
     from bench.storage.atomic import atomic_write_bytes
     from bench.results.scalability import render
+
+    if out is not None and out.is_dir():
+        raise BenchError(f"--out {out}: is a folder; expected a markdown file name such as {out / 'scalability.md'}")
+    refuse_to_replace(out, "--out", overwrite)
 
     if run_missing:
         from bench.cli.progress import RichReporter
@@ -103,6 +113,9 @@ def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, 
             size_list = [None if x.strip() == "all" else int(x) for x in sizes.split(",") if x.strip()]
         except ValueError:
             raise BenchError("--seeds and --sizes: expected integers separated by commas (sizes may include all)")
+        from bench.config.file import check_seed
+
+        seed_list = [check_seed(s, "--seeds") for s in seed_list]
         gen_list = [g.strip().replace("+", ",") for g in gens.replace(";", ",").split(",") if g.strip()]
         host = host_of(ctx)
         for opts in scalability_runs(seg, data, profile, seed_list, size_list, gen_list, parse_settings(settings), runs):

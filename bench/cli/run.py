@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from bench.cli.common import err, host_of
+from bench.config.file import check_seed
 from bench.config.options import COMPILE_REMOVED, field_options
 from bench.config.profiles import FIELDS, PROFILE_NAMES
 from bench.plugin.host import get_host
@@ -41,7 +42,8 @@ def typed_settings(ctx: click.Context) -> dict[str, object]:
 @click.option("--schedule", default=None, help="real-only, two-phase, mixed, real-only-matched (`bench list schedules`); default: two-phase with a generator, else real-only.")
 @click.option("--test", "test", default=None, help="Score on another dataset's test (or val) split.")
 @click.option("--profile", default="quick", show_default=True, type=click.Choice(PROFILE_NAMES))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              callback=lambda _ctx, _param, value: check_seed(value, "--seed"))
 @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from bench.cli.common import host_of
+from bench.config.file import check_seed
 
 from bench.errors import ConfigError
 from bench.config.layers import Layer
@@ -68,10 +69,13 @@ def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name
     spec = sw.load_grid(grid)
     seed_list = None
     if seeds:
+        expected = f"--seeds {seeds!r}: expected integers separated by commas, e.g. 0,1,2"
         try:
-            seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+            seed_list = [check_seed(int(s), f"--seeds {seeds!r}") for s in seeds.split(",") if s.strip()]
         except ValueError:
-            raise ConfigError(f"--seeds {seeds!r}: expected integers separated by commas, e.g. 0,1,2") from None
+            raise ConfigError(expected) from None
+        if not seed_list:
+            raise ConfigError(expected)
     given = {k: v for k, v in {"data": data, "profile": profile, "device": device}.items() if v is not None}
     command_line = Layer("the command line", {**sw.check_keys(given, "bench sweep"), **parse_settings(settings)})
     if estimate and not perf_files:

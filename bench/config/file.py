@@ -8,7 +8,6 @@ runs the same experiment again.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,17 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 FILE_NAME = "config.toml"
+SEED_MAX = 2**32 - 1
+"""The largest seed: numpy's and torch's generators are seeded with 32 bits."""
+#: TOML's short escapes; any other control character is written ``\uXXXX``.
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def check_seed(value: Any, where: str) -> int:
+    """``value`` as a seed (an integer in 0..2**32-1), or a ConfigError naming ``where``: larger ones break numpy."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= SEED_MAX:
+        raise ConfigError(f"{where}: seed must be an integer from 0 to {SEED_MAX} (2**32-1), got {value!r}")
+    return value
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -44,9 +54,7 @@ def read(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key == "seed":
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"--config {path}: seed must be a non-negative integer, got {value!r}")
-            out["seed"] = value
+            out["seed"] = check_seed(value, f"--config {path}")
             continue
         if isinstance(value, (dict, list)):
             raise ConfigError(f"--config {path}: {key} must be a single value, got {type(value).__name__}")
@@ -83,11 +91,33 @@ def _value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    return json.dumps(str(value))  # a TOML basic string: JSON's escapes are TOML's
+    return _basic_string(str(value))
+
+
+def _control(c: str) -> bool:
+    return ord(c) < 0x20 or c == "\x7f"
+
+
+def _surrogate(c: str) -> bool:
+    return 0xD800 <= ord(c) <= 0xDFFF
+
+
+def _basic_string(text: str) -> str:
+    """``text`` as a TOML basic string: every character literal (emoji too) but quotes, backslashes and controls."""
+    return '"' + "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if _control(c) else c) for c in text) + '"'
+
+
+def _comment(line: str) -> str:
+    """``line`` as TOML comment text: controls (tab aside) and unencodable characters shown as ``\\uXXXX``."""
+    return "".join(f"\\u{ord(c):04X}" if (_control(c) and c != "\t") or _surrogate(c) else c for c in line)
 
 
 def dumps(values: dict[str, Any], comment: str = "") -> str:
-    """A ``[run]`` table of scalars as TOML text."""
-    lines = [f"# {line}" for line in comment.splitlines()] + ["[run]"]
-    lines += [f"{key} = {_value(value)}" for key, value in values.items()]
+    """A ``[run]`` table of scalars as TOML text that ``tomllib`` reads back to the same values."""
+    lines = [f"# {_comment(line)}" for line in comment.splitlines()] + ["[run]"]
+    for key, value in values.items():
+        if not isinstance(value, (bool, int, float)) and any(map(_surrogate, str(value))):
+            raise ConfigError(f"{key} {value!r}: holds bytes that are not UTF-8 text (a file name in another "
+                              "encoding?), which a TOML config.toml cannot record; rename it with UTF-8 characters")
+        lines.append(f"{key} = {_value(value)}")
     return "\n".join(lines) + "\n"

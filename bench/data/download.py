@@ -84,7 +84,11 @@ def fetch(url: str, dest: Path, progress: Progress | None = None, timeout: float
     if dest.exists():
         return dest
     part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{dest.parent}: cannot create this folder ({exc.strerror or exc}); pass a writable "
+                        "--root") from None
     offset = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
     try:
@@ -164,6 +168,17 @@ def verify(archive: Path, checksums: dict[str, str]) -> None:
                         "pass --checksums FILE)")
 
 
+def check_root(root: Path) -> None:
+    """Refuse a ``--root`` that is, or lies under, something other than a folder before anything is fetched."""
+    for folder in (root, *root.parents):
+        if folder.exists() or folder.is_symlink():
+            if folder.is_dir():
+                return
+            what = "is" if folder == root else f"lies under {folder}, which is"
+            raise ConfigError(f"--root {root}: {what} a file (or a broken link), not a folder; pass a folder to "
+                              "download into (it is created if missing)")
+
+
 def download_isic2017(root: Path, splits: list[str], base_url: str = ISIC2017_BASE_URL,
                       progress: Progress | None = None, keep_archives: bool = True,
                       log: Callable[[str], None] = print, checksums: dict[str, str] | None = None,
@@ -171,6 +186,7 @@ def download_isic2017(root: Path, splits: list[str], base_url: str = ISIC2017_BA
     """Fetch, verify (MD5) and extract the archives of ``splits`` into ``root``; return the extracted folders."""
     checksums = ISIC2017_MD5 if checksums is None else checksums
     root = Path(root).expanduser()
+    check_root(root)
     archives = root / "archives"
     marker_path = root / MARKER
     try:

@@ -28,8 +28,11 @@ def match_pairs(
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
         and (image_pattern is None or image_pattern.fullmatch(p.stem))
     )
-    masks = {p.stem: p for p in mask_dir.iterdir()
-             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")}
+    _unique_stems(images)
+    mask_files = sorted(p for p in mask_dir.iterdir()
+                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    _unique_stems(mask_files)
+    masks = {p.stem: p for p in mask_files}
     used: set[str] = set()
     pairs: list[Pair] = []
     for image in images:
@@ -46,3 +49,14 @@ def match_pairs(
             + (f" (and {len(extra) - 1} more masks without images)" if len(extra) > 1 else "")
         )
     return pairs
+
+
+def _unique_stems(files: list[Path]) -> None:
+    """Refuse two files of one id (``x.jpg`` and ``x.png``): which one is the image (or the mask) would depend on
+    the order a directory lists them, and both would be used, or one silently."""
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.stem in seen:
+            raise DataError(f"{seen[path.stem]} and {path}: two files with the id {path.stem!r}; keep one of them "
+                            "(the split would otherwise use both, or one chosen by directory order)")
+        seen[path.stem] = path

@@ -116,6 +116,9 @@ def _train(gen: Generator, component: Component, info: dict[str, Any], config: d
     if folder is not None and (folder / "meta.json").exists():
         try:
             meta = json.loads((folder / "meta.json").read_text())
+            if meta["key"] != info["key"] or meta["seed"] != seed:  # another entry's files copied or moved here
+                raise ValueError(f"its meta.json is of entry {meta['key']} at seed {meta['seed']}, not of this "
+                                 f"entry ({info['key']}, seed {seed})")
             if file_digest(folder / "state.pt") != meta["checksum"]:
                 raise ValueError("state.pt does not match its checksum")
             gen.load_state_dict(torch.load(folder / "state.pt", map_location="cpu", weights_only=True))

@@ -88,6 +88,7 @@ def build_loss_and_phases(host: Any, loss: str, schedule: str, config: Any) -> t
     if not callable(loss_fn):
         raise BenchError(f"loss {loss!r} from plugin {loss_component.plugin!r}: its factory returned "
                          f"{type(loss_fn).__name__}, not a function loss(logits, target)")
+    check_loss(loss_fn, f"loss {loss!r} from plugin {loss_component.plugin!r}")
     sched = host.registry.get("schedules", schedule)
     phases = build_component(sched, config)
     if not isinstance(phases, list) or not phases or not all(
@@ -95,6 +96,47 @@ def build_loss_and_phases(host: Any, loss: str, schedule: str, config: Any) -> t
         raise BenchError(f"schedule {schedule!r} from plugin {sched.plugin!r}: its factory must return a non-empty "
                          f"list of bench.api.Phase with epochs >= 0, got {phases!r:.120}")
     return loss_fn, phases
+
+
+def check_loss(loss_fn: Any, who: str) -> None:
+    """Fail before any data work when a loss does not map logits and a mask ``(B, 1, H, W)`` to one finite,
+    differentiable scalar tensor (a loss returning a float, a shape, or NaN), naming it."""
+    logits = torch.linspace(-2.0, 2.0, 2 * 8 * 8).reshape(2, 1, 8, 8).requires_grad_(True)
+    target = (torch.arange(2 * 8 * 8).reshape(2, 1, 8, 8) % 3 == 0).float()
+    try:
+        out = loss_fn(logits, target)
+    except Exception as exc:
+        raise BenchError(f"{who}: fails on logits and a mask of shape (2, 1, 8, 8) ({type(exc).__name__}: {exc})") \
+            from None
+    if not torch.is_tensor(out) or out.numel() != 1 or not out.requires_grad:
+        got = f"a tensor of shape {tuple(out.shape)}{'' if out.requires_grad else ' without a gradient'}" \
+            if torch.is_tensor(out) else f"{type(out).__name__} {out!r:.40}"
+        raise BenchError(f"{who}: returned {got}; a loss must return one scalar tensor that backpropagates to the "
+                         "logits")
+    if not torch.isfinite(out).all():
+        raise BenchError(f"{who}: returned {out.item()} on logits in [-2, 2] and a mask; expected a finite value")
+
+
+SAMPLE_LIMIT = 1.0 + 1e-3
+"""How far outside [-1, 1] a generated value may lie (rounding of a tanh or a clamp); beyond, the contract is broken."""
+
+
+def check_samples(samples: Any, name: str, n: int) -> torch.Tensor:
+    """``samples`` of generator ``name`` if they keep ``Generator.sample``'s contract (``(n, 4, H, W)``, finite, in
+    [-1, 1]); otherwise an error naming the generator and what it returned, never black images or empty masks
+    trained on silently. One host read per call, outside the training step."""
+    if not torch.is_tensor(samples) or samples.dim() != 4 or samples.shape[0] != n or samples.shape[1] != 4:
+        got = tuple(samples.shape) if torch.is_tensor(samples) else type(samples).__name__
+        raise BenchError(f"generator {name!r}: sample({n}) returned {got}; expected a tensor ({n}, 4, H, W): RGB and "
+                         "the mask, in [-1, 1]")
+    x = samples.detach()
+    stats = torch.stack([(~torch.isfinite(x)).sum().float(), x.nan_to_num(0.0).amin().float(),
+                         x.nan_to_num(0.0).amax().float()]).tolist()
+    if stats[0] or stats[1] < -SAMPLE_LIMIT or stats[2] > SAMPLE_LIMIT:
+        what = f"{int(stats[0])} non-finite values" if stats[0] else f"values from {stats[1]:.3g} to {stats[2]:.3g}"
+        raise BenchError(f"generator {name!r}: sample({n}) returned {what}; Generator.sample must return pairs in "
+                         "[-1, 1] (a tanh output), which the bank maps to images and masks")
+    return samples
 
 
 def build_component(component: Component, *args: Any, **kwargs: Any) -> Any:

@@ -124,14 +124,18 @@ class PluginHost:
         hook_name = f"bench_register_{kind}"
         impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin is plugin]
         for impl in impls:
+            refused: list[str] = []  # each component is registered or refused on its own; the hook goes on
             try:
-                impl.function(register=self._register_fn(info, kind))
+                impl.function(register=self._register_fn(info, kind, refused))
             except PluginError as exc:
-                self._fault(info, str(exc))
+                refused.append(str(exc))
             except BaseException as exc:  # SystemExit or KeyboardInterrupt from the plugin's own code included
-                self._fault(info, f"hook {hook_name} raised: {_describe(exc)}")
+                refused.append(f"hook {hook_name} raised: {_describe(exc)}")
+            for message in refused:
+                self._fault(info, message)
 
-    def _register_fn(self, info: PluginInfo, kind: str) -> Callable[..., None]:
+    def _register_fn(self, info: PluginInfo, kind: str, refused: list[str]) -> Callable[..., None]:
+        """The ``register`` callback of one hook call: a component it cannot take is refused into ``refused``."""
         def register(
             name: str,
             factory: Callable[..., Any],
@@ -143,13 +147,15 @@ class PluginHost:
             defaults: dict[str, Any] | None = None,
         ) -> None:
             if not callable(factory):
-                raise PluginError(f"plugin {info.name!r} registered {singular(kind)} {name!r} with a factory that "
-                                  f"is not callable ({type(factory).__name__})")
+                refused.append(f"plugin {info.name!r} registered {singular(kind)} {name!r} with a factory that "
+                               f"is not callable ({type(factory).__name__})")
+                return
             try:
                 typed = meta_from(kind, meta, defaults)
             except (TypeError, ValueError, BenchError) as exc:
-                raise PluginError(f"plugin {info.name!r} registered {singular(kind)} {name!r} with invalid "
-                                  f"metadata: {exc}") from None
+                refused.append(f"plugin {info.name!r} registered {singular(kind)} {name!r} with invalid "
+                               f"metadata: {exc}")
+                return
             component = Component(
                 kind=kind,
                 name=name,
@@ -164,7 +170,7 @@ class PluginHost:
             try:
                 self.registry.add(component)
             except ReservedNameError as exc:
-                self._fault(info, str(exc))
+                refused.append(str(exc))
                 return
             except PluginError as exc:
                 for owner in self.registry.clash_owners(kind, name):
@@ -173,7 +179,7 @@ class PluginHost:
                         other.errors.append(str(exc))
                         if name in other.registered.get(kind, []):
                             other.registered[kind].remove(name)
-                self._fault(info, str(exc))
+                refused.append(str(exc))
                 return
             info.registered.setdefault(kind, []).append(name)
 

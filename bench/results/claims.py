@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bench.results import paper
-from bench.results.grouping import BASELINE, MATCHED, group_tables, md, row_label, strategy
+from bench.results.grouping import BASELINE, MATCHED, distinct_labels, group_tables, md, row_label, strategy
 from bench.results.leaderboard import seeds_text
 from bench.results.scalability import equivalent_images
 from bench.results.stats import Comparison, compare, sample
@@ -43,14 +43,22 @@ Cells = dict[tuple[str, str], list[dict[str, Any]]]
 
 
 def cells_of(records: list[dict[str, Any]]) -> Cells:
-    """``(row, strategy) -> records`` of single models trained on the whole training set."""
+    """``(row, strategy) -> records`` of single models trained on the whole training set, labelled as the
+    leaderboard labels them (:func:`distinct_labels`): runs that differ in more than their seed never share a
+    cell, so a real-only run at another width or epoch count is not the baseline of a verdict."""
+    single = [r for r in records if r["run"].get("kind") != "ensemble" and r["run"].get("subset") is None]
     cells: Cells = defaultdict(list)
-    for record in records:
-        run = record["run"]
-        if run.get("kind") == "ensemble" or run.get("subset") is not None:
-            continue
-        cells[(row_label(run), strategy(run))].append(record)
+    for cell, record in zip(distinct_labels(single, lambda r: row_label(r["run"]), lambda r: strategy(r["run"])),
+                            single):
+        cells[cell].append(record)
     return cells
+
+
+def variants(cells: Cells, row: str, column: str) -> list[str]:
+    """The rows of ``column`` that are ``row`` run with other settings (``cdnn3 (epochs 1)`` for ``cdnn3``):
+    when ``row`` itself has no such cell, which of them is its comparison is ambiguous."""
+    return sorted(r for r, c in cells if c == column and r != row and (r.startswith(row + " (") or
+                                                                       r.startswith(row + " [")))
 
 
 def _identities(records: list[dict[str, Any]]) -> int:
@@ -87,6 +95,10 @@ class _Table:
         """``a - b``, or ``None`` with the reason (a cell not run, or holding several experiments)."""
         for cell in (a, b):
             if cell not in self.cells:
+                others = variants(self.cells, *cell)
+                if others:
+                    return None, (f"ambiguous: no {cell[0]} {cell[1]} runs with this row's settings, but "
+                                  f"{'; '.join(others)} ran {cell[1]}; keep the runs of one setting under --runs")
                 return None, f"no {cell[0]} {cell[1]} runs"
             if _identities(self.cells[cell]) > 1:
                 return None, f"{cell[0]} {cell[1]} holds {_identities(self.cells[cell])} different experiments; " \

@@ -81,6 +81,20 @@ def _differing(records: list[dict[str, Any]], derived: bool) -> list[str]:
     return [k for k in order if len(values[k]) > 1]
 
 
+def _set_differently(records: list[dict[str, Any]]) -> list[str]:
+    """Configuration settings (first-seen order) that the records which set them (a value, not ``None``) set to
+    more than one value: a real-only run has no GAN settings, which is no difference from a GAN run's."""
+    order: dict[str, None] = {}
+    values: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        for key, value in record["identity"]["settings"].items():
+            if key in LABELLED or key in DERIVED or value is None:
+                continue
+            order.setdefault(key)
+            values[key].add(repr(value))
+    return [k for k in order if len(values[k]) > 1]
+
+
 def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, Any]], str],
                     col_of: Callable[[dict[str, Any]], str], ignore: frozenset[str] = frozenset(),
                     axis_of: Callable[[str], str] = axis) -> list[tuple[str, str]]:
@@ -103,6 +117,14 @@ def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, A
         for k in _differing(rs, False):
             if k not in ignore and axis_of(k) == "column" and k not in col_keys[col]:
                 col_keys[col].append(k)
+    for row, rs in by_row.items():  # columns of one row are compared: name a setting their runs set differently
+        for k in _set_differently(rs):  # protocol settings only: an ensemble's members differ by design
+            if k in ignore or axis_of(k) != "column" or k not in profiles.BY_NAME:
+                continue
+            for (r, col), cell in by_cell.items():
+                if r == row and k not in col_keys[col] and any(
+                        x["identity"]["settings"].get(k) is not None for x in cell):
+                    col_keys[col].append(k)
 
     def label() -> list[tuple[str, str]]:
         return [(row + _suffix(r["identity"]["settings"], row_keys[row]),

@@ -140,6 +140,13 @@ def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[t
     ]
     for row in rows:
         if (row, baseline) not in members:
+            stray = sorted(r for r in rows if (r, baseline) in members and r != row and
+                           (r.startswith(row + " (") or r.startswith(row + " [")))
+            if stray:  # the row's baseline ran only with other settings: say so where the comparison would be
+                for col in (c for c in others if (row, c) in members):
+                    lines.append(f"| {row} | {col} | – (ambiguous: no `{md(baseline)}` run with this row's settings; "
+                                 f"{', '.join(f'`{r}`' for r in stray)} ran it: keep one setting under --runs, or "
+                                 "compare with another column with --baseline) | – | – | – | – | – | – |")
             continue
         base_run = members[(row, baseline)][0]["run"]
         for col in others:
@@ -206,10 +213,12 @@ def _distribution(rows: list[str], cols: list[str], members: dict, figures: dict
 
 
 def _mean_sd(values: list[float]) -> str:
+    """Mean ± standard deviation over seeds; one value has no standard deviation, so it is shown alone."""
     if not values:
         return "–"
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):.4f} ± {sd:.4f}"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{np.mean(values):.4f} ± {float(np.std(values, ddof=1)):.4f}"
 
 
 def _quality_setting(record: dict[str, Any]) -> dict[str, str]:

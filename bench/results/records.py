@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections import defaultdict
 import os
 import platform
 import subprocess
@@ -27,6 +29,7 @@ from bench.config.identity import RUNTIME_KEYS, ensemble_identity, generator_ide
 from bench.config.run import GanConfig, RunConfig
 from bench.data.spec import format_size
 from bench.errors import BenchError, ConfigError
+from bench.storage.integrity import file_digest
 
 SCHEMA = 2
 """Record format version: 1 kept runtime facts in ``run`` and had no ``identity``; 2 has both sections."""
@@ -100,12 +103,14 @@ def ensemble_dir(out: Path, data: str, profile: str, segs: list[str], strategy: 
         f"seed_{seed if seed is not None else 'mixed'}"
 
 
-def quality_path(out: Path, config: GanConfig) -> Path:
-    """``OUT/<data>/<profile>/gan-<gen>[__<overrides>]/seed_<k>/quality.json``."""
+def quality_path(out: Path, config: GanConfig, reference: str | None = None) -> Path:
+    """``OUT/<data>/<profile>/gan-<gen>[__<overrides>]/seed_<k>/quality[-ref-<hash8>].json``: one record per
+    reference run (its identity hash's first 8 characters), so measuring against another one keeps the first."""
     named = ["_".join(f"{k}-{v}" for k, v in config.overrides)] if config.overrides else []
     leaf = "__".join(safe_name(x) for x in [f"gan-{config.gen}"] + named)
+    name = QUALITY if reference is None else QUALITY.replace(".json", f"-ref-{safe_name(reference[:8])}.json")
     return out / safe_name(data_label(config.data, config.data_spec.name)) / safe_name(config.profile) / leaf / \
-        f"seed_{config.seed}" / QUALITY
+        f"seed_{config.seed}" / name
 
 
 # ------------------------------------------------------------------------------------------ building
@@ -160,13 +165,15 @@ def plugin_versions(host: Any) -> dict[str, dict[str, str | None]]:
 def run_record(config: RunConfig, ident: dict[str, Any], runtime: dict[str, Any], scores: Scores,
                history: list[dict[str, Any]], generators: list[dict[str, Any]], env: dict[str, Any],
                plugins: dict[str, Any], fingerprints: dict[str, str], timings: dict[str, float],
-               components: dict[str, Any], plots: list[str]) -> dict[str, Any]:
-    """The ``results.json`` of a finished run, whole: nothing is added to it afterwards."""
+               components: dict[str, Any], plots: list[str], checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The ``results.json`` of a finished run, whole: nothing is added to it afterwards. ``checkpoint`` pins the
+    final weights it describes (their path in the run folder and checksum), which every reader verifies."""
     return {
         "schema": SCHEMA, "kind": "run", "status": "finished", "identity": ident, "run": config.as_record(),
         "runtime": runtime, "summary": scores.summary, "histogram": scores.histogram, "per_image": scores.per_image,
         "history": history, "generators": generators, "env": env, "plugins": plugins,
         "data_fingerprint": fingerprints, "timings": timings, "components": components, "plots": plots,
+        "checkpoint": checkpoint,
     }
 
 
@@ -236,6 +243,10 @@ def load_run(path: Path, option: str = "run folder") -> FinishedRun:
     ckpt = folder / "checkpoints" / "final.pt"
     if not ckpt.exists():
         raise BenchError(f"{ckpt}: final checkpoint missing; the run's weights are needed")
+    recorded = (record.get("checkpoint") or {}).get("blake2b")
+    if recorded is not None and file_digest(ckpt) != recorded:
+        raise BenchError(f"{ckpt}: not the weights {folder / RESULTS} describes (their checksum differs from the "
+                         "record's): the folder holds another run's or an edited final.pt; run it again with --force")
     return FinishedRun(folder.resolve(), record, ckpt)
 
 
@@ -325,7 +336,36 @@ def _results_problem(record: dict[str, Any]) -> str | None:
         bad.append("per_image")
     if not isinstance(run.get("gen", []), list) or not isinstance(record.get("history", []), list):
         bad.append("run.gen" if not isinstance(run.get("gen", []), list) else "history")
-    return f"malformed record ({', '.join(bad)} missing or of the wrong type)" if bad else None
+    if bad:
+        return f"malformed record ({', '.join(bad)} missing or of the wrong type)"
+    return _disagreement(summary, per_image)
+
+
+SUMMARY_TOLERANCE = 1e-6
+"""How far a summary score may lie from the mean of its per-image scores (both are written from one array)."""
+
+
+def _disagreement(summary: dict[str, Any], per_image: list[dict[str, Any]]) -> str | None:
+    """Why a record's summary and per-image scores cannot both be right (an edited or spliced record, a score
+    that is not a number): tables average per-image scores and scalability reads the summary, so a record where
+    they differ is refused, and a NaN never reads as an unresolved comparison."""
+    for key, value in summary.items():
+        if _number(value) and not math.isfinite(value):
+            return f"non-finite score (summary.{key} is {value})"
+    for row in per_image:
+        bad = [k for k, v in row.items() if _number(v) and not math.isfinite(v)]
+        if bad:
+            return f"non-finite score (per_image {row['id']}: {bad[0]} is {row[bad[0]]})"
+    if summary["n_images"] != len(per_image):
+        return f"summary and per-image scores disagree (n_images {summary['n_images']}, {len(per_image)} per-image rows)"
+    for key in ("jaccard", "dice", "threshold_jaccard"):
+        values = [r.get(key) for r in per_image]
+        if key in summary and all(_number(v) for v in values):
+            mean = math.fsum(float(v) for v in values if v is not None) / len(values)
+            if not abs(mean - summary[key]) <= SUMMARY_TOLERANCE:
+                return (f"summary and per-image scores disagree (summary.{key} {summary[key]!r}, mean of per-image "
+                        f"{key} {mean!r})")
+    return None
 
 
 def _number(value: Any) -> bool:
@@ -341,7 +381,55 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
             records.append(read_record(path))
         except RecordProblem as exc:
             warnings.append(f"{exc.path}: skipped, {exc.reason}")
-    return records, warnings
+    records, repeated = _one_per_run(records)
+    records, partial = _whole_fold_sets(records)
+    return records, warnings + repeated + partial
+
+
+def _replicate(record: dict[str, Any]) -> tuple[str, str, str | None, str | None]:
+    """What makes a record one replicate: its identity, its seed (an ensemble's member seeds), its fold, and its
+    profile (tables keep profiles apart, so equal runs under two profiles are one in each table)."""
+    run = record["run"]
+    seed = "+".join(sorted(str(m.get("seed")) for m in run.get("members", []))) if run.get("kind") == "ensemble" \
+        else str(run.get("seed"))
+    return record["identity"]["hash"], seed, run.get("fold"), run.get("profile")
+
+
+def _one_per_run(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One record per (identity, seed, fold): a copied runs folder must not count a seed twice in a table, a
+    histogram or a curve. The first by path is kept; each other copy is named."""
+    kept: dict[tuple, dict[str, Any]] = {}
+    warnings = []
+    for record in records:
+        key = _replicate(record)
+        if key in kept:
+            warnings.append(f"{record['_path']}: skipped, the same run (identity {key[0]}, seed {key[1]}"
+                            f"{', fold ' + key[2] if key[2] else ''}) as {kept[key]['_path']}")
+        else:
+            kept[key] = record
+    return list(kept.values()), warnings
+
+
+def _whole_fold_sets(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Cross-validated seeds only when every fold ran: a seed with folds missing scores part of the images and
+    would count as a full seed. Its records are named and left out until the other folds have run."""
+    folds: dict[tuple[str, str, str | None], list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        if record["run"].get("fold"):
+            ident, seed, _, profile = _replicate(record)
+            folds[(ident, seed, profile)].append(record)
+    dropped: set[int] = set()
+    warnings = []
+    for (ident, seed, _), members in sorted(folds.items(), key=lambda item: str(item[0])):
+        n = {str(r["run"]["fold"]).split("/")[1] for r in members}
+        have = sorted(int(str(r["run"]["fold"]).split("/")[0]) for r in members)
+        total = int(next(iter(n))) if len(n) == 1 else 0
+        if len(n) != 1 or have != list(range(1, total + 1)):
+            dropped |= {id(r) for r in members}
+            warnings.append(f"identity {ident}, seed {seed}: skipped, folds {', '.join(str(r['run']['fold']) for r in members)}"
+                            f" of an incomplete cross-validation ({', '.join(sorted(r['_path'] for r in members))}); "
+                            "run the missing folds (--fold K/N) to count this seed")
+    return [r for r in records if id(r) not in dropped], warnings
 
 
 def quality_record(generator: dict[str, Any], config: GanConfig, metrics: dict[str, Any], env: dict[str, Any]
@@ -358,9 +446,18 @@ def quality_record(generator: dict[str, Any], config: GanConfig, metrics: dict[s
 
 
 def load_quality(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every generator-quality record under ``root`` (written by ``bench gan quality``), with warnings."""
-    return _read_records(root, QUALITY, lambda r: None if r.get("kind") == "generator-quality" and "metrics" in r
-                         else "not a complete generator-quality record")
+    """Every generator-quality record under ``root`` (written by ``bench gan quality``: ``quality.json``, and
+    ``quality-ref-<hash8>.json`` when measured against a reference run), with warnings."""
+    def problem(record: dict[str, Any]) -> str | None:
+        return None if record.get("kind") == "generator-quality" and "metrics" in record \
+            else "not a complete generator-quality record"
+
+    records, warnings = [], []
+    for name in (QUALITY, QUALITY.replace(".json", "-ref-*.json")):
+        found, problems = _read_records(root, name, problem)
+        records += found
+        warnings += problems
+    return records, warnings
 
 
 def results_schema() -> dict[str, Any]:

@@ -67,8 +67,12 @@ def render(records: list[dict[str, Any]], seg: str = "cdnn0", plots: Path | None
             cells = []
             for c in cols:
                 values = by_strategy[c].get(n)
-                sd = float(np.std(values, ddof=1)) if values and len(values) > 1 else 0.0
-                cells.append(f"{np.mean(values):.4f} ± {sd:.4f} (n={len(values)})" if values else "–")
+                if not values:
+                    cells.append("–")
+                elif len(values) == 1:  # one seed: no standard deviation exists
+                    cells.append(f"{values[0]:.4f} (n=1)")
+                else:
+                    cells.append(f"{np.mean(values):.4f} ± {float(np.std(values, ddof=1)):.4f} (n={len(values)})")
             out.append(f"| {n} | " + " | ".join(cells) + " |")
         out.append("")
         real = [(n, float(np.mean(v))) for n, v in by_strategy.get(BASELINE, {}).items()]

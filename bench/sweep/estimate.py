@@ -181,19 +181,47 @@ def needs(plans: list[RunPlan]) -> list[Need]:
     return list(seen)
 
 
+ROW_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,), "name": (str,), "size": (str,), "batch": (int,), "width": (int, float),
+    "channels": (str, type(None)), "loss": (str, type(None)), "graph": (bool,), "eval_batch": (int, type(None)),
+    "gan_size": (str, type(None)), "sample_steps": (int, type(None)),
+}
+"""The type of each key of a ``bench perf`` row that keys a :class:`Need` (``kind``, ``name``, ``size`` required)."""
+
+
+def _need_of(row: Any) -> Need:
+    """The need ``row`` measured, or a ValueError saying what is wrong with it: a hand-edited file is refused whole."""
+    if not isinstance(row, dict):
+        raise ValueError(f"is a {type(row).__name__}, not an object")
+    if row.get("kind") not in RATES:
+        raise ValueError(f"has kind {row.get('kind')!r}; expected one of {', '.join(RATES)}")
+    missing = [k for k in ("name", "size") if k not in row]
+    if missing:
+        raise ValueError(f"has no {' or '.join(missing)}")
+    for key, types in ROW_TYPES.items():
+        value = row.get(key)
+        if key in row and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+                           or (isinstance(value, float) and not math.isfinite(value))):
+            expected = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ValueError(f"has {key} {value!r}; expected {expected}")
+    return Need.from_row(row)
+
+
 def load_rows(paths: list[Path], processes: int) -> dict[Need, dict[str, Any]]:
     """The rows of the ``bench perf --json`` files taken with ``processes`` at once, by what they measured."""
     rows: dict[Need, dict[str, Any]] = {}
     origin: dict[Need, str] = {}
+    again = "measure again with bench perf --grid GRID --json"
     for path in paths:
         try:
             data = json.loads(Path(path).read_text())
-            file_rows, file_processes = data["rows"], int(data.get("processes", 1))
         except OSError as exc:
             raise ConfigError(f"--perf {path}: cannot read it ({exc})") from None
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or "rows" not in data:
             raise ConfigError(f"--perf {path}: not the output of bench perf --json (expected an object with "
-                              "'rows')") from None
+                              "'rows')")
         schema = data.get("schema", 1)
         if schema != PERF_SCHEMA:
             if isinstance(schema, int) and schema > PERF_SCHEMA:
@@ -202,18 +230,23 @@ def load_rows(paths: list[Path], processes: int) -> dict[Need, dict[str, Any]]:
             raise ConfigError(f"--perf {path}: written by an older bench perf (schema {schema}), whose "
                               "rows left out settings that change a rate (width, channels, GAN size); measure "
                               "again with this version (bench perf --grid GRID --json)")
+        file_rows, file_processes = data["rows"], data.get("processes", 1)
+        if not isinstance(file_processes, int) or isinstance(file_processes, bool) or file_processes < 1:
+            raise ConfigError(f"--perf {path}: processes is {file_processes!r}; expected a positive integer "
+                              f"(the --processes it was measured with); {again}")
         if file_processes != processes:
             raise ConfigError(f"--perf {path}: measured with {file_processes} process(es) at once, but "
                               f"--runs-per-gpu is {processes}; measure with bench perf ... --processes {processes}")
-        for i, row in enumerate(file_rows if isinstance(file_rows, list) else [None]):
-            again = "measure again with bench perf --grid GRID --json"
+        if not isinstance(file_rows, list):  # an empty list is a file that measured nothing: every need is listed
+            raise ConfigError(f"--perf {path}: 'rows' is a {type(file_rows).__name__}; expected a list of bench perf "
+                              f"rows; {again}")
+        for i, row in enumerate(file_rows):
             try:
-                need = Need.from_row(row)
-            except (TypeError, KeyError, AttributeError):
-                raise ConfigError(f"--perf {path}: row {i + 1} is not a bench perf row (it needs a kind of step, "
-                                  f"sampling or gan, a name and a size); {again}") from None
+                need = _need_of(row)
+            except ValueError as exc:
+                raise ConfigError(f"--perf {path}: row {i + 1} is not a bench perf row (it {exc}); {again}") from None
             missing = [k for k in RATES[need.kind] if not isinstance(row.get(k), (int, float))
-                       or not math.isfinite(row[k]) or row[k] <= 0]
+                       or isinstance(row.get(k), bool) or not math.isfinite(row[k]) or row[k] <= 0]
             if missing:
                 raise ConfigError(f"--perf {path}: row {i + 1} ({need.component}) has no positive finite "
                                   f"{' or '.join(missing)}; {again}")
@@ -229,7 +262,7 @@ def machine_of(paths: list[Path]) -> dict[str, Any]:
     """The machine the first ``--perf`` file was measured on (``{}`` when it does not say)."""
     try:
         return dict(json.loads(Path(paths[0]).read_text()).get("machine") or {})
-    except (OSError, ValueError, AttributeError, IndexError):
+    except (OSError, ValueError, AttributeError, IndexError, TypeError):
         return {}
 
 

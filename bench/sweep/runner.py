@@ -105,8 +105,9 @@ def from_toml(path: Path) -> Grid:
     both = sorted(set(shared) & {k.replace("-", "_") for k in axes})
     if both:
         raise ConfigError(f"grid {path}: {', '.join(both)} in both [grid] and [run]; keep each setting in one of them")
-    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"grid {path}: seed must be an integer or a list of integers")
+    from bench.config.file import check_seed
+
+    seeds = [check_seed(s, f"grid {path} [grid]") for s in seeds]
     cells = [{k: v for one in combo for k, v in one.items()} for combo in itertools.product(*axes.values())]
     return Grid(path.stem, cells, seeds, str(data.get("description", "")), shared)
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bench.plugin.build import check_samples
 from bench.plugin.components import Generator
 
 CHUNK = 256
@@ -138,7 +139,10 @@ class SyntheticBank:
         with torch.no_grad():
             while done < k:
                 n = min(ring.draw, k - done)
-                rgb, mask = to_pairs(self.generators[g].sample(ring.draw, rng=self.rng)[:n], self.size)
+                gen = self.generators[g]
+                drawn = check_samples(gen.sample(ring.draw, rng=self.rng), getattr(gen, "name", type(gen).__name__),
+                                      ring.draw)
+                rgb, mask = to_pairs(drawn[:n], self.size)
                 self.discarded += ring.draw - n
                 pos = (torch.arange(n, device=self.device) + start + done) % ring.capacity
                 ring.images.index_copy_(0, pos, (rgb * 255.0).round_().to(torch.uint8))

@@ -25,6 +25,7 @@ from bench.data.prepare import Prepared, prepare
 from bench.data.source import Dataset, Split
 from bench.errors import ConfigError
 from bench.scoring.evaluate import curve_point, predict_probabilities, score_probabilities
+from bench.storage.integrity import file_digest
 from bench.storage.locks import run_lock
 from bench.config import identity as identities
 from bench.config.identity import generator_identity
@@ -127,6 +128,9 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     data = open_data(ctx.host, config)
     test_split = f"train ({config.fold[1]} folds, seed {config.fold_seed})" if config.fold else data.test.name
     ctx.runtime.update({"train_split": "train", "test_split": test_split, "test_split_reason": data.test_why})
+    for warning in held_out_problems(data):
+        ctx.log(f"warning: {warning}")
+        ctx.runtime.setdefault("warnings", []).append(warning)
     ident = identify(ctx.host, config, data)
     finished = finished_record(ctx, ident)
     if finished is not None:
@@ -140,9 +144,11 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     if not ctx.world.main:
         return {"_path": None, "rank": ctx.world.rank}
     scores = score(ctx, network_model, test, data.test)
-    checkpoints.save(ctx.folder / "checkpoints" / checkpoints.FINAL, {"model": network_model.state_dict()})
+    final = ctx.folder / "checkpoints" / checkpoints.FINAL
+    checkpoints.save(final, {"model": network_model.state_dict(), **checkpoints.stamp(ident, config.seed)})
     ctx.timings["total_s"] = time.perf_counter() - t_start
-    return write_record(ctx, ident, scores, history, gen_info, data)
+    pinned = {"path": f"checkpoints/{checkpoints.FINAL}", "blake2b": file_digest(final)}
+    return write_record(ctx, ident, scores, history, gen_info, data, pinned)
 
 
 def make_loggers(ctx: Context, names: list[str]) -> Loggers:
@@ -153,7 +159,9 @@ def make_loggers(ctx: Context, names: list[str]) -> Loggers:
         component = ctx.host.registry.get("loggers", name)
         try:
             made[name] = component.factory()
-        except Exception as exc:  # tracking never stops a run
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # tracking never stops a run, not even a factory raising SystemExit
             loggers.failures[name] = f"factory: {type(exc).__name__}: {exc}"
             ctx.log(f"logger {name!r} from plugin {component.plugin!r} failed to start ({type(exc).__name__}: "
                     f"{exc}); the run goes on without it")
@@ -184,6 +192,22 @@ def open_data(host: PluginHost, config: RunConfig, datasets: dict[str, Dataset] 
         return Data(rest, held, why, train_ds.spec, train_ds.spec, pool=train)
     test_name, test_why = test_ds.test_split()
     return Data(train, test_ds.split(test_name), test_why, train_ds.spec, test_ds.spec)
+
+
+def held_out_problems(data: Data) -> list[str]:
+    """Why the scored images may not be held out from training: the same split (by content), or images of the
+    training split's ids (ISIC ids name the same image across releases). The run goes on; its record keeps
+    the warning, since scores on trained images measure fit, not generalisation."""
+    if data.pool is not None:
+        return []
+    if data.train.fingerprint() == data.test.fingerprint():
+        return [f"the scored split ({data.test_spec}, {data.test.name}) has the same content as the training split "
+                f"({data.train_spec}): its scores measure fit, not generalisation"]
+    shared = sorted(set(data.train.ids()) & set(data.test.ids()))
+    if shared:
+        return [f"{len(shared)} of the {len(data.test)} scored images have ids of training images ({', '.join(shared[:3])}"
+                f"{', ...' if len(shared) > 3 else ''}): scores on them measure fit, not generalisation"]
+    return []
 
 
 def identify(host: PluginHost, config: RunConfig, data: Data) -> dict[str, Any]:
@@ -319,7 +343,7 @@ def score(ctx: Context, model: torch.nn.Module, test: Prepared, split: Split) ->
 
 
 def write_record(ctx: Context, ident: dict[str, Any], scores: Scores, history: list[dict[str, Any]],
-                 gen_info: list[dict[str, Any]], data: Data) -> dict[str, Any]:
+                 gen_info: list[dict[str, Any]], data: Data, checkpoint: dict[str, Any]) -> dict[str, Any]:
     """Write ``config.json``, ``env.json``, the plots and, last, ``results.json``; return the record."""
     env = environment(ctx.device)
     host, config = ctx.host, ctx.config
@@ -337,7 +361,7 @@ def write_record(ctx: Context, ident: dict[str, Any], scores: Scores, history: l
         ctx.runtime["loggers"] = {"used": sorted(ctx.loggers.active), "failed": ctx.loggers.failures}
     runtime = {"device": str(ctx.device), **ctx.runtime}
     record = run_record(config, ident, runtime, scores, history, gen_info, env, plugin_versions(host),
-                        data.fingerprints, ctx.timings, components, plots)
+                        data.fingerprints, ctx.timings, components, plots, checkpoint)
     write_json(ctx.folder / "config.json", {**ctx.config.as_record(), "identity": ident["hash"]})
     atomic_write_bytes(ctx.folder / config_file.FILE_NAME, config_file.dumps(
         config_file.resolved(ctx.config, ctx.execution),

@@ -2,11 +2,13 @@
 
 A logger is a plugin component (kind ``loggers``) whose factory returns a :class:`Logger`. Its run is named by
 the run's identity and seed, so a resumed run continues the same tracked run. A logger that raises is
-reported once and dropped: tracking never stops training or changes what is trained.
+reported once and dropped: tracking never stops training or changes what is trained (each logger gets its own
+copies of what it is told, so mutating them changes nothing of the run's record).
 """
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,11 +55,15 @@ class Loggers:
         self.failures: dict[str, str] = {}
 
     def call(self, method: str, *args: Any) -> None:
+        """Call ``method`` on each logger with its own deep copies of ``args`` (the record stays the run's)."""
         for name, logger in list(self.active.items()):
+            copies = copy.deepcopy(args)
             try:
-                getattr(logger, method)(*args)
-            except Exception as exc:  # a tracking failure must never stop training
-                reason = f"{type(exc).__name__}: {exc}"
+                getattr(logger, method)(*copies)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a tracking failure must never stop training, nor end the process
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 self.failures[name] = f"{method}: {reason}"
                 del self.active[name]
                 self.log(f"logger {name!r} failed in {method} ({reason}); the run goes on without it")

@@ -1,0 +1,90 @@
+"""Like with like: every table, histogram, curve and verdict counts one record per run, whole fold sets only,
+records whose scores agree with themselves, and a baseline of the same settings (or says it has none)."""
+
+import shutil
+
+from conftest import bench_main
+from test_stats import base_scores, record, write
+
+
+def board(tmp_path, records, command="leaderboard"):
+    proc = bench_main(command, "--runs", str(write(tmp_path / "runs", records)))
+    return proc.stdout, proc.stderr
+
+
+def test_a_copied_run_counts_once_everywhere(tmp_path):
+    records = [record(None, seed, base_scores(seed).tolist()) for seed in range(2)]
+    folder = write(tmp_path / "runs", records)
+    shutil.copytree(folder / "r0", folder / "r9-copy")  # a runs folder copied into another
+    proc = bench_main("leaderboard", "--runs", str(folder))
+    assert "(n=2)" in proc.stdout and "(n=3)" not in proc.stdout
+    assert "r9-copy/results.json: skipped, the same run" in proc.stderr and "seed 0" in proc.stderr
+
+
+def test_an_incomplete_cross_validation_is_named_not_counted(tmp_path):
+    scores = base_scores(0).tolist()
+    folds = [record(None, 0, scores, fold=(k, 3)) for k in (1, 2)]  # fold 3 of 3 never ran
+    whole = [record(None, 1, scores, fold=(k, 3)) for k in (1, 2, 3)]
+    out, err = board(tmp_path, folds + whole)
+    assert "(n=1)" in out and "incomplete cross-validation" in err and "seed 0" in err and "--fold K/N" in err
+
+
+def test_a_record_whose_summary_disagrees_with_its_per_image_scores_is_refused(tmp_path):
+    good, edited = (record(None, seed, base_scores(seed).tolist()) for seed in range(2))
+    edited["summary"]["jaccard"] += 0.05  # scalability reads the summary, tables the per-image scores
+    out, err = board(tmp_path, [good, edited])
+    assert "(n=1)" in out and "summary and per-image scores disagree (summary.jaccard" in err
+    miscounted = record(None, 2, base_scores(2).tolist())
+    miscounted["summary"]["n_images"] = 7
+    _, err = board(tmp_path / "n", [good, miscounted])
+    assert "n_images 7, 60 per-image rows" in err
+
+
+def stray_baseline(tmp_path):
+    """U-Net rows: DCGAN at the row's settings, real only only at two other epoch counts (a stray run)."""
+    records = []
+    for seed in range(3):
+        base = base_scores(seed)
+        gan = record("dcgan", seed, (base + 0.02).tolist())
+        gan["run"].update(synthetic_epochs=4, finetune_epochs=10, schedule_uses=["synthetic_epochs",
+                                                                                 "finetune_epochs"])
+        records.append(gan)
+        for epochs in (12, 1):
+            if epochs == 1 and seed:
+                continue
+            real = record(None, seed, base.tolist())
+            real["run"].update(epochs=epochs, schedule_uses=["epochs"])
+            records.append(real)
+    return records
+
+
+def test_a_baseline_of_other_settings_is_never_the_comparison_and_the_ambiguity_is_named(tmp_path):
+    records = stray_baseline(tmp_path)
+    out, _ = board(tmp_path / "board", records)
+    assert "| unet (epochs 12) | real only |" in out and "| unet (epochs 1) | real only |" in out
+    line = next(x for x in out.splitlines() if x.startswith("| unet | dcgan | – (ambiguous"))
+    assert "`unet (epochs 1)`" in line and "`unet (epochs 12)`" in line and "--baseline" in line
+    claims, _ = board(tmp_path / "claims", records, "claims")
+    verdict = next(x for x in claims.splitlines() if x.startswith("| dcgan two-phase beats real only for unet |"))
+    assert "not run (ambiguous" in verdict and "unet (epochs 1); unet (epochs 12) ran real only" in verdict
+
+
+def test_a_non_finite_score_is_refused_not_read_as_an_unresolved_comparison(tmp_path):
+    good, broken = (record(None, seed, base_scores(seed).tolist()) for seed in range(2))
+    broken["per_image"][3]["jaccard"] = float("nan")
+    out, err = board(tmp_path, [good, broken])
+    assert "(n=1)" in out and "non-finite score (per_image img3: jaccard is nan)" in err
+
+
+def test_columns_of_one_row_that_differ_in_their_schedule_are_labelled(tmp_path):
+    """Two GAN columns of a row compared with the same baseline at other synthetic epochs: each column says which."""
+    records = []
+    for seed in range(2):
+        base = base_scores(seed)
+        records.append(record(None, seed, base.tolist()))
+        for gen, synthetic in (("dcgan", 4), ("lapgan", 8)):
+            rec = record(gen, seed, (base + 0.01).tolist())
+            rec["run"].update(synthetic_epochs=synthetic, schedule_uses=["synthetic_epochs"])
+            records.append(rec)
+    out, _ = board(tmp_path, records)
+    assert "| segmenter | real only | dcgan (synthetic_epochs 4) | lapgan (synthetic_epochs 8) |" in out

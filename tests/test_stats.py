@@ -72,11 +72,25 @@ def test_seed_flips_are_not_marked_and_consistent_gains_are(tmp_path):
     assert consistent[3].endswith("*") and 0 < low < 0.02 < high < 0.03 and consistent[5] == "5 paired"
 
 
-def test_different_seed_sets_are_compared_unpaired():
+def test_seed_sets_sharing_fewer_than_two_seeds_are_compared_unpaired():
     records = [record(None, seed, (base_scores(seed) + 0.01 * seed).tolist()) for seed in range(4)]
-    records += [record("dcgan", seed, (base_scores(seed) + 0.05).tolist()) for seed in range(2)]
+    records += [record("dcgan", seed, (base_scores(seed) + 0.05).tolist()) for seed in (3, 7)]
     line = comparison_line(render(records), "dcgan").split(" | ")
     assert line[5] == "2 vs 4"  # both sides' seed variances count, on the smaller side's degrees of freedom
+
+
+def test_seed_sets_sharing_two_or_more_seeds_are_paired_on_those_and_say_which():
+    """The issue's case: a seed bad for every strategy ran on one side only would flip an unpaired difference."""
+    records = [record(None, seed, (base_scores(seed) - (0.2 if seed == 4 else 0)).tolist()) for seed in range(5)]
+    records += [record("dcgan", seed, (base_scores(seed) - 0.01).tolist()) for seed in range(3)]
+    line = comparison_line(render(records), "dcgan").split(" | ")
+    assert line[5] == "3 paired (seeds 0, 1, 2 of 3 vs 5)"
+    assert line[2] == "-0.0100"  # unpaired against all five the bad seed 4 would make it +0.03
+    images = tuple(f"i{k}" for k in range(3))
+    a = Sample(("seed 0", "seed 1", "seed 10"), images, np.array([[0.5, 0.6, 0.7]] * 3))
+    b = Sample(("seed 1", "seed 10", "seed 2"), images, np.array([[0.4, 0.5, 0.6]] * 3))
+    result = compare(a, b)
+    assert result.paired and result.units == ("seed 1", "seed 10") and result.of == (3, 3)
 
 
 def test_hand_computed_paired_interval():

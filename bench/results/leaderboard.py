@@ -87,6 +87,9 @@ def seeds_text(result: Comparison) -> str:
     """How many seeds each side had, and whether the difference was paired by seed."""
     if result.seeds_a == result.seeds_b == 1:
         return "1"
+    if result.paired and result.of is not None:
+        seeds = ", ".join(u.rsplit(" ", 1)[-1] for u in result.units)
+        return f"{result.seeds_a} paired (seeds {seeds} of {result.of[0]} vs {result.of[1]})"
     if result.paired:
         return f"{result.seeds_a} paired"
     return f"{result.seeds_a} vs {result.seeds_b}"
@@ -126,8 +129,8 @@ def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[t
         return []
     lines = [
         f"Difference from `{baseline}` (same segmenter, same test images), mean per-image {metric}: the 95% "
-        "interval counts both seed-to-seed and test-image variance (paired by seed when both sides ran the same "
-        "seeds; Student t on seeds − 1 degrees of freedom; `*` marks one that excludes zero; "
+        "interval counts both seed-to-seed and test-image variance (paired on the seeds both sides ran when they "
+        "share at least two, which the seeds column names; unpaired otherwise; Student t on seeds − 1 degrees of freedom; `*` marks one that excludes zero; "
         "`docs/statistics.md`). Image-only: the older 95% bootstrap interval over test images "
         f"({BOOTSTRAP_SAMPLES} resamples, each image averaged over seeds first), which ignores seed noise and "
         "is shown for reference only. MDE: the smallest difference these seeds and images detect with 80% power. "

@@ -38,6 +38,11 @@ class Sample:
         index = {image: i for i, image in enumerate(self.images)}
         return Sample(self.units, tuple(images), self.scores[:, [index[i] for i in images]])
 
+    def of_units(self, units: list[str]) -> "Sample":
+        """These ``units`` only (rows in that order), on the same images."""
+        index = {unit: i for i, unit in enumerate(self.units)}
+        return Sample(tuple(units), self.images, self.scores[[index[u] for u in units], :])
+
 
 def unit_of(record: dict[str, Any]) -> str:
     """The replicate a record belongs to: its seed (the folds of one seed are one unit), or for an ensemble
@@ -88,6 +93,10 @@ class Comparison:
     """Variance of the mean difference due to seeds (``None`` when a side has one unit)."""
     var_image: float
     """Variance of the mean difference due to the choice of test images."""
+    units: tuple[str, ...] = ()
+    """The units (seeds) a paired difference is over."""
+    of: tuple[int, int] | None = None
+    """The units each side had when a paired difference used only the ones they share (``None``: all of them)."""
 
     @property
     def image_significant(self) -> bool:
@@ -175,6 +184,11 @@ def compare(a: Sample, b: Sample, samples: int = BOOTSTRAP_SAMPLES, seed: int = 
     if not common or not a.units or not b.units:
         return None
     a, b = a.restrict(common), b.restrict(common)
+    of = None
+    shared = sorted(set(a.units) & set(b.units), key=_unit_order)
+    if a.units != b.units and len(shared) >= 2:  # pair on the seeds both ran: a seed bad for all shifts both sides
+        of = (len(a.units), len(b.units))
+        a, b = a.of_units(shared), b.of_units(shared)
     paired = a.units == b.units
     per_image = a.scores.mean(axis=0) - b.scores.mean(axis=0)
     n = len(common)
@@ -198,4 +212,10 @@ def compare(a: Sample, b: Sample, samples: int = BOOTSTRAP_SAMPLES, seed: int = 
     low, high = np.percentile(means, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
     return Comparison(mean=float(per_image.mean()), n_images=n, seeds_a=len(a.units), seeds_b=len(b.units),
                       paired=paired, image_low=float(low), image_high=float(high), var_seed=var_seed,
-                      var_image=var_image)
+                      var_image=var_image, units=a.units if paired else (), of=of)
+
+
+def _unit_order(unit: str) -> tuple[int, str]:
+    """Seeds in numeric order (``seed 2`` before ``seed 10``), other units after, by name."""
+    tail = unit.rsplit(" ", 1)[-1]
+    return (int(tail), unit) if tail.isdigit() else (1 << 62, unit)

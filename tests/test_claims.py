@@ -1,6 +1,7 @@
 """`bench claims`: each verdict (supported, contradicted, not resolvable, not run) from synthetic records."""
 
 import numpy as np
+import pytest
 
 from conftest import bench_main
 from test_stats import base_scores, record, write
@@ -72,3 +73,17 @@ def test_scalability_claims_read_equivalent_images_off_the_real_only_curve(tmp_p
     claim = "lapgan two-phase at 500 real images is worth +138% real images for cdnn0"
     assert verdict(text, claim) == "supported"
     assert f"| {claim} | +138% | +0.0200 Jaccard, worth +50% images |" in text  # 0.62 is halfway to 1000
+
+
+def test_holm_holds_the_family_wise_error_and_keeps_each_interval():
+    from bench.results.claims import CONTRADICTED, NOT_RUN, SUPPORTED, UNRESOLVED, Verdict, holm
+
+    def claim(name, p, agrees=True):
+        return Verdict(name, "+0.01", "+0.01", "[+0.001, +0.02]", "3 paired", SUPPORTED if p else NOT_RUN, p, agrees)
+
+    out = holm([claim("a", 0.01), claim("b", 0.04), claim("c", 0.03, agrees=False), claim("d", None)])
+    # three judged: 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04, raised to the running 0.06
+    assert [v.p_holm for v in out[:3]] == pytest.approx([0.03, 0.06, 0.06])
+    assert [v.verdict for v in out] == [SUPPORTED, UNRESOLVED, UNRESOLVED, NOT_RUN]
+    assert out[1].interval == "[+0.001, +0.02]"  # the claim's own interval stays
+    assert holm([claim("e", 0.001, agrees=False)])[0].verdict == CONTRADICTED

@@ -103,6 +103,9 @@ def test_hand_computed_paired_interval():
     assert result.interval == pytest.approx((0.01 - 4.302653 * 0.02, 0.01 + 4.302653 * 0.02), abs=1e-6)
     assert not result.significant
     assert result.mde() == pytest.approx((4.302653 + 1.060660) * 0.02, rel=1e-5)
+    # one new seed: difference 0.01, sd of a seed's difference 0.034641, predictive sd x sqrt(1 + 1/3) = 0.04
+    assert result.new_seed_wins == pytest.approx(0.58700, abs=1e-4)  # t_2 cdf at 0.25
+    assert result.p_value == pytest.approx(2 / 3, abs=1e-6)  # t = 0.5 on 2 degrees of freedom: 1 - 0.5 / 1.5
 
 
 def test_the_interval_holds_its_level_where_image_only_intervals_do_not():

@@ -1,15 +1,17 @@
 """``bench claims``: a verdict on each claim of Pollastri et al. from run records.
 
 Every claim is a direction (``a`` above or below ``b``) between two leaderboard cells of the same table.
-The verdict comes from the seed x image interval of :mod:`bench.results.stats`: *supported* when it excludes zero on
-the claimed side, *contradicted* when it excludes zero on the other side, *not resolvable with this many
-seeds* when it holds zero (or a side has a single seed), *not run* when a cell has no records.
+The verdict comes from the seed x image comparison of :mod:`bench.results.stats`, with the family-wise error
+rate of a table's claims held at 5% by Holm's step-down adjustment of their p values: *supported* when the
+adjusted p is below 0.05 and the sign is the claimed one, *contradicted* when it is below 0.05 with the other
+sign, *not resolvable with this many seeds* otherwise (or when a side has a single seed), *not run* when a cell
+has no records. Each claim's own (unadjusted) interval is shown beside it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ from bench.results import paper
 from bench.results.grouping import BASELINE, MATCHED, distinct_labels, group_tables, md, row_label, strategy
 from bench.results.leaderboard import seeds_text
 from bench.results.scalability import equivalent_images
-from bench.results.stats import Comparison, compare, sample
+from bench.results.stats import LEVEL, Comparison, compare, sample
 
 SUPPORTED, CONTRADICTED, UNRESOLVED, NOT_RUN = ("supported", "contradicted", "not resolvable with this many seeds",
                                                 "not run")
@@ -37,6 +39,12 @@ class Verdict:
     interval: str
     seeds: str
     verdict: str
+    p: float | None = None
+    """The unadjusted two-sided p of "no difference" (``None``: not judged)."""
+    agrees: bool = False
+    """Whether the measured difference has the claimed sign."""
+    p_holm: float | None = None
+    """``p`` adjusted for the family of claims judged in its table (Holm)."""
 
 
 Cells = dict[tuple[str, str], list[dict[str, Any]]]
@@ -119,7 +127,34 @@ class _Table:
 def _claim(table: _Table, text: str, paper_text: str, a: tuple[str, str], b: tuple[str, str],
            direction: int) -> Verdict:
     result, why = table.compare(a, b)
-    return Verdict(text, paper_text, *_verdict(result, direction, why))
+    return Verdict(text, paper_text, *_verdict(result, direction, why), *_test(result, direction))
+
+
+def _test(result: Comparison | None, direction: int) -> tuple[float | None, bool]:
+    """``(p, agrees)`` of a comparison: its unadjusted p and whether its sign is the claimed one."""
+    if result is None or result.p_value is None:
+        return None, False
+    return result.p_value, (result.mean > 0) == (direction > 0) and result.mean != 0
+
+
+def holm(verdicts: list[Verdict], level: float = 1 - LEVEL) -> list[Verdict]:
+    """The verdicts with the family-wise error rate of their family (every claim with a p) held at ``level``:
+    Holm's step-down adjustment. A claim is supported or contradicted only when its adjusted p is below
+    ``level``; otherwise it is not resolvable, whatever its unadjusted interval says."""
+    judged = sorted((i for i, v in enumerate(verdicts) if v.p is not None), key=lambda i: verdicts[i].p or 0.0)
+    m, running = len(judged), 0.0
+    adjusted: dict[int, float] = {}
+    for rank, i in enumerate(judged):
+        running = max(running, min(1.0, (m - rank) * (verdicts[i].p or 0.0)))
+        adjusted[i] = running
+    out = []
+    for i, v in enumerate(verdicts):
+        if i not in adjusted:
+            out.append(v)
+            continue
+        verdict = (SUPPORTED if v.agrees else CONTRADICTED) if adjusted[i] < level else UNRESOLVED
+        out.append(replace(v, verdict=verdict, p_holm=adjusted[i]))
+    return out
 
 
 def _paper_rows(table: _Table) -> list[tuple[str, dict[str, float]]]:
@@ -161,7 +196,7 @@ def claims(records: list[dict[str, Any]], metric: str = "jaccard") -> dict[tuple
                 verdicts.append(_claim(table, f"mixing real and {gan} images in one phase costs about 0.02 for {row}",
                                        f"{paper.MIXED_COST:+.3f} (average)", (row, f"{gan} (mixed)"), (row, gan), -1))
         verdicts += _scalability(group, metric)
-        out[key] = verdicts
+        out[key] = holm(verdicts)
     return out
 
 
@@ -186,8 +221,16 @@ def _best(table: _Table, row: str, best: str, numbers: dict[str, float]) -> Verd
         verdict = UNRESOLVED
     measured, interval, seeds, _ = closest[2]
     margin = numbers[best] - max(v for s, v in numbers.items() if s != best)
+    tests = [_test(result, 1) for _, result in results]
+    against = [p for p, agrees in tests if p is not None and not agrees]
+    if any(p is None for p, _ in tests):
+        p_best, agrees = None, False
+    elif against:  # contradicted when one competitor is significantly better
+        p_best, agrees = min(against), False
+    else:  # supported only when it beats every competitor: the largest p (an intersection-union test)
+        p_best, agrees = max(p for p, _ in tests if p is not None), True
     return Verdict(f"{best} is the best strategy for {row}", f"best by {margin:+.3f}",
-                   f"{measured} over {closest[0]} (the closest)", interval, seeds, verdict)
+                   f"{measured} over {closest[0]} (the closest)", interval, seeds, verdict, p_best, agrees)
 
 
 def _scalability(records: list[dict[str, Any]], metric: str) -> list[Verdict]:
@@ -215,10 +258,12 @@ def _scalability(records: list[dict[str, Any]], metric: str) -> list[Verdict]:
             continue
         result = compare(sample(gan_cell, metric), sample(real_cell, metric))
         measured, interval, seeds, verdict = _verdict(result, 1)
+        p_value, agrees = _test(result, 1)
         n_eq, bound = equivalent_images(real_curve, float(np.mean([r["summary"][metric] for r in gan_cell])))
         worth = f"{(n_eq - size) / size:+.0%} images" if n_eq is not None else \
             f"{bound} the real-only curve's range"
-        out.append(Verdict(claim, f"+{share:.0%}", f"{measured} Jaccard, worth {worth}", interval, seeds, verdict))
+        out.append(Verdict(claim, f"+{share:.0%}", f"{measured} Jaccard, worth {worth}", interval, seeds, verdict,
+                           p_value, agrees))
     return out
 
 
@@ -227,8 +272,9 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
     out = ["# Claims of Pollastri et al. against these records", "",
            "Each claim compares two cells of one leaderboard table (same data, test split, profile, protocol). "
            "The interval is the seed x image 95% interval of `bench leaderboard` (`docs/statistics.md`); "
-           f"verdicts: **{SUPPORTED}** (it excludes zero on the claimed side), **{CONTRADICTED}** (it excludes "
-           f"zero on the other side), **{UNRESOLVED}** (it holds zero, or a side has one seed), **{NOT_RUN}**. "
+           f"verdicts: **{SUPPORTED}** (the difference has the claimed sign and its Holm-adjusted p is below 0.05), "
+           f"**{CONTRADICTED}** (the other sign, adjusted p below 0.05), **{UNRESOLVED}** (adjusted p 0.05 or more, "
+           f"or a side has one seed), **{NOT_RUN}**. "
            "Paper: the difference Tables 2 and 3 (or the text) report, on the 600 ISIC 2017 test images at the "
            "paper's scale; the verdict is on the direction only, since other profiles change the scale.", ""]
     verdicts = claims(records, metric)
@@ -239,11 +285,15 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
         rows = verdicts[key]
         counts = {v: sum(1 for r in rows if r.verdict.startswith(v)) for v in (SUPPORTED, CONTRADICTED, UNRESOLVED,
                                                                                NOT_RUN)}
+        family = sum(1 for r in rows if r.p is not None)
         out += [f"## {md(data)} (profile `{md(profile)}`, `{md(split)}` split of `{md(test)}`, protocol v{md(version)})",
                 "", ", ".join(f"{n} {v}" for v, n in counts.items()) + f" ({metric}).", "",
-                "| claim | paper | measured | 95% interval (seeds × images) | seeds | verdict |",
-                "| --- | --- | --- | --- | --- | --- |"]
-        out += [f"| {md(v.claim)} | {md(v.paper)} | {md(v.measured)} | {v.interval} | {v.seeds} | {md(v.verdict)} |"
-                for v in rows]
+                f"Family: the {family} claims of this table with an interval. Verdicts hold the family-wise error "
+                f"rate at {1 - LEVEL:.0%} (Holm): the chance of any false supported or contradicted verdict among "
+                "them is at most 5% when their nulls hold. The interval shown is each claim's own, unadjusted.", "",
+                "| claim | paper | measured | 95% interval (seeds × images, unadjusted) | seeds | p (Holm) | verdict |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        out += [f"| {md(v.claim)} | {md(v.paper)} | {md(v.measured)} | {v.interval} | {v.seeds} | "
+                f"{'–' if v.p_holm is None else f'{v.p_holm:.3f}'} | {md(v.verdict)} |" for v in rows]
         out.append("")
     return "\n".join(out)

@@ -135,11 +135,12 @@ def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[t
         f"({BOOTSTRAP_SAMPLES} resamples, each image averaged over seeds first), which ignores seed noise and "
         "is shown for reference only. MDE: the smallest difference these seeds and images detect with 80% power. "
         "Paper: the gain Tables 2 and 3 report for the row (on the 600 ISIC 2017 test images), and the seeds "
-        "per side that would detect it with 80% power at this row's noise.",
+        "per side that would detect it with 80% power at this row's noise. New seed wins: the estimated "
+        "probability that one new seed of the strategy beats one of the baseline on these images (t predictive).",
         "",
         "| segmenter | strategy | difference | 95% interval (seeds × images) | image-only interval | seeds | "
-        "MDE (80%) | paper gain | seeds for paper gain |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "MDE (80%) | paper gain | seeds for paper gain | new seed wins |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         if (row, baseline) not in members:
@@ -157,7 +158,7 @@ def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[t
                 continue
             result = compare(samples[(row, col)], samples[(row, baseline)])
             if result is None:
-                lines.append(f"| {row} | {col} | – (no common test image) | – | – | – | – | – | – |")
+                lines.append(f"| {row} | {col} | – (no common test image) | – | – | – | – | – | – | – |")
                 continue
             effect = paper.gain(members[(row, col)][0]["run"], base_run)
             mde = result.mde()
@@ -165,7 +166,8 @@ def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[t
                 f"| {row} | {col} | {result.mean:+.4f} | {interval_text(result)} | "
                 f"[{result.image_low:+.4f}, {result.image_high:+.4f}]{' *' if result.image_significant else ''} | "
                 f"{seeds_text(result)} | {'–' if mde is None else f'{mde:.4f}'} | "
-                f"{'–' if effect is None else f'{effect:+.3f}'} | {_seeds_for(result, effect)} |")
+                f"{'–' if effect is None else f'{effect:+.3f}'} | {_seeds_for(result, effect)} | "
+                f"{'–' if result.new_seed_wins is None else f'{result.new_seed_wins:.2f}'} |")
     return lines + [""]
 
 

@@ -93,6 +93,9 @@ class Comparison:
     """Variance of the mean difference due to seeds (``None`` when a side has one unit)."""
     var_image: float
     """Variance of the mean difference due to the choice of test images."""
+    seed_sd: float | None = None
+    """The standard deviation of one seed's difference (paired: of the seeds' mean differences; unpaired: of a seed
+    of ``a`` minus a seed of ``b``), ``None`` without two units on each side."""
     units: tuple[str, ...] = ()
     """The units (seeds) a paired difference is over."""
     of: tuple[int, int] | None = None
@@ -133,6 +136,27 @@ class Comparison:
     def significant(self) -> bool:
         interval = self.interval
         return interval is not None and (interval[0] > 0 or interval[1] < 0)
+
+    @property
+    def p_value(self) -> float | None:
+        """Two-sided p of "no difference" under the interval's t distribution, ``None`` without an interval."""
+        if self.se is None or self.df is None:
+            return None
+        if self.se == 0:
+            return 0.0 if self.mean != 0 else 1.0
+        return float(2 * sps.t.sf(abs(self.mean) / self.se, self.df))
+
+    @property
+    def new_seed_wins(self) -> float | None:
+        """The estimated probability that one new seed of ``a`` beats the baseline ``b`` on these images (paired: a
+        new seed of both; unpaired: a new seed of each), from the t predictive distribution of one seed's
+        difference; ``None`` without two units on each side."""
+        if self.seed_sd is None or self.df is None:
+            return None
+        if self.seed_sd == 0:
+            return 1.0 if self.mean > 0 else 0.0 if self.mean < 0 else 0.5
+        n = self.seeds_a if self.paired else min(self.seeds_a, self.seeds_b)
+        return float(sps.t.cdf(self.mean / (self.seed_sd * math.sqrt(1 + 1 / n)), self.df))
 
     def mde(self, seeds: int | None = None) -> float | None:
         """Minimum detectable effect (two-sided 5% test, 80% power) with ``seeds`` units per side (default:
@@ -193,14 +217,17 @@ def compare(a: Sample, b: Sample, samples: int = BOOTSTRAP_SAMPLES, seed: int = 
     per_image = a.scores.mean(axis=0) - b.scores.mean(axis=0)
     n = len(common)
     var_image = float(np.var(per_image, ddof=1)) / n if n > 1 else 0.0
+    seed_sd: float | None = None
     if paired and len(a.units) > 1:
         diff = a.scores - b.scores
         var_seed: float | None = float(np.var(diff.mean(axis=1), ddof=1)) / len(a.units)
         var_both = _interaction(diff)
+        seed_sd = float(np.std(diff.mean(axis=1), ddof=1))
     elif not paired and len(a.units) > 1 and len(b.units) > 1:
-        var_seed = (float(np.var(a.scores.mean(axis=1), ddof=1)) / len(a.units)
-                    + float(np.var(b.scores.mean(axis=1), ddof=1)) / len(b.units))
+        var_a, var_b = float(np.var(a.scores.mean(axis=1), ddof=1)), float(np.var(b.scores.mean(axis=1), ddof=1))
+        var_seed = var_a / len(a.units) + var_b / len(b.units)
         var_both = _interaction(a.scores) + _interaction(b.scores)
+        seed_sd = math.sqrt(var_a + var_b)
     else:
         var_seed, var_both = None, 0.0
     if var_seed is not None:
@@ -212,7 +239,7 @@ def compare(a: Sample, b: Sample, samples: int = BOOTSTRAP_SAMPLES, seed: int = 
     low, high = np.percentile(means, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
     return Comparison(mean=float(per_image.mean()), n_images=n, seeds_a=len(a.units), seeds_b=len(b.units),
                       paired=paired, image_low=float(low), image_high=float(high), var_seed=var_seed,
-                      var_image=var_image, units=a.units if paired else (), of=of)
+                      var_image=var_image, seed_sd=seed_sd, units=a.units if paired else (), of=of)
 
 
 def _unit_order(unit: str) -> tuple[int, str]:

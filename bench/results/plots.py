@@ -46,7 +46,7 @@ def has_curves(history: list[dict[str, Any]]) -> bool:
 
 
 def training_curves(histories: list[list[dict[str, Any]]], title: str, path: Path) -> Path | None:
-    """Fig. 5: accuracy on the training data (synthetic, then real) and on held-out real images per epoch.
+    """Fig. 5: accuracy on the training data (synthetic, then real) and on the scored split (the test images) per epoch.
 
     Several histories (seeds) are drawn as their mean with a min-max band; a dotted line marks each
     phase boundary. Returns ``None`` when the histories predate per-epoch accuracies.
@@ -59,8 +59,8 @@ def training_curves(histories: list[list[dict[str, Any]]], title: str, path: Pat
     fig = Figure(figsize=(6.5, 3.6))
     ax = fig.subplots()
     series = [("train_accuracy", "training accuracy", "#4c72b0", "-"),
-              ("val_accuracy", "held-out real accuracy", "#dd8452", "-"),
-              ("val_jaccard", "held-out real Jaccard", "#55a868", "--")]
+              ("val_accuracy", "accuracy on the scored split", "#dd8452", "-"),
+              ("val_jaccard", "Jaccard on the scored split", "#55a868", "--")]
     for key, label, colour, style in series:
         values = np.array([[e.get(key, np.nan) for e in h] for h in histories], dtype=float)
         scored = ~np.isnan(values).any(0)  # the curve is scored every --curve-every epochs (and at phase ends)
@@ -84,7 +84,8 @@ def training_curves(histories: list[list[dict[str, Any]]], title: str, path: Pat
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy / Jaccard")
     seeds = f", mean of {len(histories)} seeds (band: min-max)" if len(histories) > 1 else ""
-    ax.set_title(title + seeds, fontsize=9)
+    ax.set_title(title + seeds + "\ncurves on the scored (test) images: for reading, never for choosing an epoch",
+                 fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     return _save(fig, path)
 

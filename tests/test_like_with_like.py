@@ -88,3 +88,29 @@ def test_columns_of_one_row_that_differ_in_their_schedule_are_labelled(tmp_path)
             records.append(rec)
     out, _ = board(tmp_path, records)
     assert "| segmenter | real only | dcgan (synthetic_epochs 4) | lapgan (synthetic_epochs 8) |" in out
+
+
+def test_runs_from_two_environments_are_two_cells_unless_pooled_and_their_difference_says_so(tmp_path):
+    """A seed rerun on a GPU in bf16 moves scores about as much as a new seed: never pooled without being asked."""
+    records = []
+    for seed in range(3):
+        base = base_scores(seed)
+        cpu = record(None, seed, base.tolist())
+        cpu["env"] = {"device": "cpu", "torch": "2.14.1+cu130"}
+        gpu = record(None, seed, (base + 0.004).tolist())
+        gpu["env"] = {"device": "cuda:0", "torch": "2.11.0+cu130"}
+        gpu["run"]["step"] = {"amp": "bf16"}  # a schema-1 record: runtime facts in run
+        gan = record("dcgan", seed, (base + 0.02).tolist())
+        gan["env"], gan["run"]["step"] = gpu["env"], gpu["run"]["step"]
+        records += [cpu, gpu, gan]
+    out, _ = board(tmp_path / "split", records)
+    assert "Runs from 2 environments (cpu fp32, torch 2.14; cuda bf16, torch 2.11)" in out
+    assert "real only (environment cpu fp32, torch 2.14)" in out and "real only (environment cuda bf16, torch 2.11)" in out
+    pooled = bench_main("leaderboard", "--runs", str(tmp_path / "split" / "runs"), "--pool-environments").stdout
+    assert "Environments pooled (`--pool-environments`)" in pooled and "| segmenter | real only | dcgan |" in pooled
+    line = next(x for x in pooled.splitlines() if x.startswith("| unet | dcgan |"))
+    assert "3 paired" in line  # pooled: a seed's two runs average into one unit
+    single = [r for r in records if r["env"]["device"] == "cpu" or r["run"]["gen"]]
+    out, _ = board(tmp_path / "cross", single)
+    line = next(x for x in out.splitlines() if x.startswith("| unet | dcgan (ran on cuda bf16, torch 2.11; `real only` on cpu"))
+    assert "3 paired" in line

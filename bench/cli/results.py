@@ -20,10 +20,14 @@ from bench.errors import BenchError
 @click.option("--baseline", "baselines", multiple=True, metavar="COLUMN",
               help="Column every strategy is compared with (repeatable); default: 'real only' and, when run, "
                    "'real only (matched steps)'.")
+@click.option("--pool-environments", is_flag=True,
+              help="Pool runs of one experiment from different environments (device, precision, torch version) "
+                   "into one cell; by default each environment is its own cell.")
 @overwrite_option(note="; the plots folder beside it is the leaderboard's own and is always redrawn")
 def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baselines: tuple[str, ...],
-                overwrite: bool) -> None:
+                pool_environments: bool, overwrite: bool) -> None:
     """Markdown leaderboards (Table 2 style) from the records under RUNS."""
+    from bench.results.grouping import BASELINES
     from bench.results.leaderboard import render, render_quality
     from bench.results.records import load_quality, load_records
     from bench.storage.atomic import atomic_write_bytes
@@ -41,7 +45,7 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baseline
         raise BenchError(f"--out {out}: is a folder; expected a markdown file name such as {out / 'leaderboard.md'}")
     refuse_to_replace(out, "--out", overwrite)
     plot_dir = out.parent / f"{out.stem}_plots" if plots and out else None
-    text = render(records, metric, plot_dir, out.parent if out else None, **({"baselines": baselines} if baselines else {}))
+    text = render(records, metric, plot_dir, out.parent if out else None, baselines or BASELINES, pool_environments)
     if quality:
         text = text.rstrip("\n") + "\n\n" + render_quality(quality)
     if out:

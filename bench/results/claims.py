@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bench.results import paper
-from bench.results.grouping import BASELINE, MATCHED, distinct_labels, group_tables, md, row_label, strategy
+from bench.results.grouping import BASELINE, MATCHED, by_environment, distinct_labels, group_tables, md, row_label, strategy
 from bench.results.leaderboard import seeds_text
 from bench.results.scalability import equivalent_images
 from bench.results.stats import LEVEL, Comparison, compare, sample
@@ -56,8 +56,8 @@ def cells_of(records: list[dict[str, Any]]) -> Cells:
     cell, so a real-only run at another width or epoch count is not the baseline of a verdict."""
     single = [r for r in records if r["run"].get("kind") != "ensemble" and r["run"].get("subset") is None]
     cells: Cells = defaultdict(list)
-    for cell, record in zip(distinct_labels(single, lambda r: row_label(r["run"]), lambda r: strategy(r["run"])),
-                            single):
+    for cell, record in zip(distinct_labels(by_environment(single), lambda r: row_label(r["run"]),
+                                            lambda r: strategy(r["run"])), single):
         cells[cell].append(record)
     return cells
 

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from typing import Any, Callable
 
 from bench.config import profiles
-from bench.results.records import gen_label, normalise
+from bench.results.records import gen_label, normalise, run_environment
 
 
 def md(text: Any) -> str:
@@ -47,12 +47,24 @@ def row_label(run: dict[str, Any]) -> str:
     return run["seg"] if run["loss"] == default else f"{run['seg']} [{run['loss']}]"
 
 
+def by_environment(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stand-ins of ``records`` for labelling whose identity includes the environment: runs of one experiment on
+    two machines (a GPU in bf16, a CPU in fp32) are then two cells, each labelled with its environment."""
+    out = []
+    for record in records:
+        env = run_environment(record)
+        ident = record["identity"]
+        out.append({**record, "identity": {"hash": f"{ident['hash']} on {env}",
+                                           "settings": {**ident["settings"], "environment": env}}})
+    return out
+
+
 def axis(key: str) -> str:
     """Where a differing setting is named: generator settings (and an ensemble's members, which set its
     strategy) in the column, the rest in the row."""
     if key in profiles.BY_NAME:
         return profiles.BY_NAME[key].axis
-    return "column" if key.endswith(" generator") or key in ("members", "member seeds") else "row"
+    return "column" if key.endswith(" generator") or key in ("members", "member seeds", "environment") else "row"
 
 
 def _show(value: Any) -> str:

@@ -12,8 +12,8 @@ import numpy as np
 from bench.results import paper
 from bench.config.identity import digest
 from bench.data.spec import parse_spec
-from bench.results.grouping import (BASELINES, distinct_labels, md, group_tables, row_label,
-                                    strategy)
+from bench.results.grouping import BASELINES, by_environment, distinct_labels, md, group_tables, row_label, strategy
+from bench.results.records import run_environment
 from bench.results.records import data_label, safe_name
 from bench.results.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means
 
@@ -23,9 +23,13 @@ def _order(columns: set[str]) -> list[str]:
 
 
 def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path | None = None,
-           links_from: Path | None = None, baselines: tuple[str, ...] = BASELINES) -> str:
+           links_from: Path | None = None, baselines: tuple[str, ...] = BASELINES,
+           pool_environments: bool = False) -> str:
     """One markdown section per table key; each cell is mean ± std over seeds with n, then every strategy's
     difference from each of ``baselines`` that the table has (column labels).
+
+    Runs of one experiment in different environments (:func:`run_environment`) are different cells unless
+    ``pool_environments``; a difference between cells of two environments says so in its row.
 
     With ``plots`` (a folder), every row's Jaccard histogram and training curves are drawn there as PNGs
     and linked from the distribution table, relative to ``links_from`` (the markdown file's folder).
@@ -38,9 +42,11 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
         data, test, split, profile, version = key
         group = tables[key]
         members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for cell, record in zip(distinct_labels(group, lambda r: md(row_label(r["run"])),
+        labelled = group if pool_environments else by_environment(group)
+        for cell, record in zip(distinct_labels(labelled, lambda r: md(row_label(r["run"])),
                                                 lambda r: md(strategy(r["run"]))), group):
             members[cell].append(record)
+        envs = sorted({run_environment(r) for r in group})
         cells = {cell: unit_means(records, metric) for cell, records in members.items()}
         rows = sorted({r for r, _ in cells})
         cols = _order({c for _, c in cells})
@@ -56,6 +62,10 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
             + (" (a seed's folds together score every image once and count as one seed)." if any(
                 r["run"].get("fold") for r in group) else "."),
             "",
+            *([(f"Environments pooled (`--pool-environments`): {'; '.join(envs)}." if pool_environments else
+                f"Runs from {len(envs)} environments ({'; '.join(envs)}): a cell never pools two, and a difference "
+                "between cells of two environments names them (`--pool-environments` pools them)."), ""]
+              if len(envs) > 1 else []),
             "| segmenter | " + " | ".join(cols) + " |",
             "| --- | " + " | ".join("---" for _ in cols) + " |",
         ]
@@ -68,7 +78,7 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
         out.append("")
         samples = cell_samples(members, metric)  # once per table, shared by every baseline's comparison
         for baseline in baselines:
-            out += _comparison(rows, cols, members, samples, metric, baseline)
+            out += _comparison(rows, cols, members, samples, metric, baseline, pool_environments)
         figures = None
         if plots is not None:
             prefix = safe_name(f"{data_label(data, parse_spec(data).name)}-{profile}")
@@ -118,7 +128,7 @@ def _seeds_for(result: Comparison, effect: float | None) -> str:
 
 
 def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[tuple[str, str], Sample],
-                metric: str, baseline: str) -> list[str]:
+                metric: str, baseline: str, pool_environments: bool = False) -> list[str]:
     """Each strategy minus the same segmenter's ``baseline``: the seed x image interval, the image-only one,
     the minimum detectable effect and the seeds the paper's gain for that row would need."""
     others = [c for c in cols if c != baseline]
@@ -162,8 +172,11 @@ def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[t
                 continue
             effect = paper.gain(members[(row, col)][0]["run"], base_run)
             mde = result.mde()
+            here, there = ({run_environment(r) for r in members[cell]} for cell in ((row, col), (row, baseline)))
+            shown = col if pool_environments or here == there else \
+                f"{col} (ran on {'; '.join(sorted(here))}; `{md(baseline)}` on {'; '.join(sorted(there))})"
             lines.append(
-                f"| {row} | {col} | {result.mean:+.4f} | {interval_text(result)} | "
+                f"| {row} | {shown} | {result.mean:+.4f} | {interval_text(result)} | "
                 f"[{result.image_low:+.4f}, {result.image_high:+.4f}]{' *' if result.image_significant else ''} | "
                 f"{seeds_text(result)} | {'–' if mde is None else f'{mde:.4f}'} | "
                 f"{'–' if effect is None else f'{effect:+.3f}'} | {_seeds_for(result, effect)} | "

@@ -386,13 +386,25 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return records, warnings + repeated + partial
 
 
-def _replicate(record: dict[str, Any]) -> tuple[str, str, str | None, str | None]:
-    """What makes a record one replicate: its identity, its seed (an ensemble's member seeds), its fold, and its
-    profile (tables keep profiles apart, so equal runs under two profiles are one in each table)."""
+def run_environment(record: dict[str, Any]) -> str:
+    """What of a run's environment can change its scores: device type, precision of the step, torch version
+    (``cuda bf16, torch 2.11``). A record that predates the step's precision ran fp32 on a CPU."""
+    env = record.get("env") or {}
+    device = str(env.get("device") or "unknown").split(":")[0]
+    step = (record.get("runtime") or {}).get("step") or {}
+    precision = step.get("amp") or ("fp32" if device == "cpu" else "unknown precision")
+    torch_version = ".".join(str(env.get("torch") or "unknown").split("+")[0].split(".")[:2])
+    return f"{device} {precision}, torch {torch_version}"
+
+
+def _replicate(record: dict[str, Any]) -> tuple[str, str, str | None, str | None, str]:
+    """What makes a record one replicate: its identity, its seed (an ensemble's member seeds), its fold, its
+    profile (tables keep profiles apart, so equal runs under two profiles are one in each table) and its
+    environment (a seed rerun on another device is another measurement, in another cell)."""
     run = record["run"]
     seed = "+".join(sorted(str(m.get("seed")) for m in run.get("members", []))) if run.get("kind") == "ensemble" \
         else str(run.get("seed"))
-    return record["identity"]["hash"], seed, run.get("fold"), run.get("profile")
+    return record["identity"]["hash"], seed, run.get("fold"), run.get("profile"), run_environment(record)
 
 
 def _one_per_run(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -416,8 +428,8 @@ def _whole_fold_sets(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]
     folds: dict[tuple[str, str, str | None], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         if record["run"].get("fold"):
-            ident, seed, _, profile = _replicate(record)
-            folds[(ident, seed, profile)].append(record)
+            ident, seed, _, profile, env = _replicate(record)
+            folds[(ident, seed, f"{profile} {env}")].append(record)
     dropped: set[int] = set()
     warnings = []
     for (ident, seed, _), members in sorted(folds.items(), key=lambda item: str(item[0])):

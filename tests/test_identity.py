@@ -70,6 +70,7 @@ def test_a_finished_record_answers_only_for_the_same_run(runs, tmp_path):
     ({"status": "running"}, "run did not finish"),
     ({"per_image": []}, "per_image missing or of the wrong type"),
     ({"schema": 99}, "written by a newer skinbench (record schema 99"),
+    ({"schema": 99.0}, "schema 99.0: expected an integer"),
 ])
 def test_a_record_no_reader_can_trust_is_refused_by_every_reader(runs, tmp_path, change, reason):
     """One reader: bench run refuses to call it finished, the leaderboard skips it saying why, a sweep does not

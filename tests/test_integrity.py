@@ -307,3 +307,26 @@ def test_a_run_folder_holding_another_runs_weights_is_refused_by_every_reader(tm
                     ["ensemble", str(folders[0]), str(folders[1]), "--out", str(tmp_path / "ens")]):
         proc = bench_main(*command, check=False)
         assert proc.returncode == 2 and "not the weights" in proc.stderr and "final.pt" in proc.stderr, command
+
+
+def test_a_prepared_entry_holding_another_splits_arrays_and_a_malformed_generator_meta_are_rebuilt(tmp_path,
+                                                                                                   monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    host = get_host()
+    dataset = load_dataset(host, TINY, "--data")
+    train, test = dataset.split("train"), dataset.split("test")
+    first, other = prepare(train, (48, 64)), prepare(test, (48, 64))
+    entries = sorted((cache_root() / "prepared").iterdir())
+    mine = next(e for e in entries if json.loads((e / "meta.json").read_text())["fingerprint"] == train.fingerprint())
+    theirs = next(e for e in entries if e != mine)
+    for name in ("images.npy", "masks.npy", "meta.json"):  # the training entry now holds the test split's files
+        (mine / name).write_bytes((theirs / name).read_bytes())
+    with pytest.warns(CacheWarning, match="holds another split's arrays"):
+        again = prepare(train, (48, 64))
+    assert torch.equal(again.images, first.images) and not torch.equal(again.images[:len(other)], other.images)
+    config = {"name": "dcgan", "size": "48x64", "width": 0.25, "lr": 2e-4, "epochs": 1, "batch_size": 8}
+    real = prepare(train, (48, 64))
+    _, info = obtain(host, config, real, 0, torch.device("cpu"))
+    (Path(info["checkpoint"]).parent / "meta.json").write_text("[1]")
+    with pytest.warns(CacheWarning, match="meta.json holds list, not an object"):
+        assert obtain(host, config, real, 0, torch.device("cpu"))[1]["cache"] == "miss"

@@ -38,6 +38,18 @@ def test_a_record_whose_summary_disagrees_with_its_per_image_scores_is_refused(t
     miscounted["summary"]["n_images"] = 7
     _, err = board(tmp_path / "n", [good, miscounted])
     assert "n_images 7, 60 per-image rows" in err
+    below = record(None, 2, base_scores(2).tolist())
+    below["summary"]["below_0.6"] = 0  # the Fig. 7 table reads these counts
+    _, err = board(tmp_path / "below", [good, below])
+    assert "summary.below_0.6 0" in err
+    binned = record(None, 2, base_scores(2).tolist())
+    binned["histogram"]["counts"] = [0] * 9 + [60]
+    _, err = board(tmp_path / "hist", [good, binned])
+    assert "histogram and per-image scores disagree" in err
+    lacking = record(None, 2, base_scores(2).tolist())
+    proc = bench_main("leaderboard", "--runs", str(write(tmp_path / "metric" / "runs", [good, lacking])),
+                      "--metric", "sensitivity")
+    assert "its per-image scores have no sensitivity" in proc.stderr  # never a KeyError
 
 
 def stray_baseline(tmp_path):
@@ -66,7 +78,36 @@ def test_a_baseline_of_other_settings_is_never_the_comparison_and_the_ambiguity_
     assert "`unet (epochs 1)`" in line and "`unet (epochs 12)`" in line and "--baseline" in line
     claims, _ = board(tmp_path / "claims", records, "claims")
     verdict = next(x for x in claims.splitlines() if x.startswith("| dcgan two-phase beats real only for unet |"))
-    assert "not run (ambiguous" in verdict and "unet (epochs 1); unet (epochs 12) ran real only" in verdict
+    assert "not run (ambiguous: unet real only ran with different settings" in verdict
+    assert "unet (epochs 1) · real only" in verdict and "unet (epochs 12) · real only" in verdict
+
+
+def test_claims_say_ambiguous_when_a_row_or_a_strategy_ran_at_two_settings(tmp_path):
+    """Rows that differ in width (every row labelled) and a GAN at two GAN settings: never silently no claims."""
+    records = []
+    for seed in range(2):
+        base = base_scores(seed)
+        records.append(record("dcgan", seed, (base + 0.02).tolist()))
+        real = record(None, seed, base.tolist())
+        real["run"]["width"] = 0.5
+        records.append(real)
+        gan = record("dcgan", seed, (base + 0.02).tolist())
+        gan["run"]["width"] = 0.25
+        records.append(gan)
+    claims, _ = board(tmp_path / "width", records, "claims")
+    verdict = next(x for x in claims.splitlines() if x.startswith("| dcgan two-phase beats real only for unet |"))
+    assert "not run (ambiguous" in verdict and "width" in verdict
+    records = []
+    for seed in range(2):
+        base = base_scores(seed)
+        records.append(record(None, seed, base.tolist()))
+        for epochs in (1, 2):
+            gan = record("dcgan", seed, (base + 0.02).tolist())
+            gan["run"]["gan_epochs"] = epochs
+            records.append(gan)
+    claims, _ = board(tmp_path / "gan", records, "claims")
+    verdict = next(x for x in claims.splitlines() if x.startswith("| dcgan two-phase beats real only for unet |"))
+    assert "ambiguous: unet dcgan ran with different settings" in verdict and "gan_epochs 1" in verdict
 
 
 def test_a_non_finite_score_is_refused_not_read_as_an_unresolved_comparison(tmp_path):

@@ -228,8 +228,10 @@ STEP = {"kind": "step", "name": "cdnn0", "size": "32x48", "batch": 16, "width": 
     ({"rows": [{**STEP, "batch": True}]}, "(it has batch True; expected int)"),
     ({"rows": [{**STEP, "graph": "no"}]}, "(it has graph 'no'; expected bool)"),
     ({"rows": [{**STEP, "channels": {"rgb": 1}}]}, "(it has channels {'rgb': 1}; expected str or null)"),
-    ({"rows": [{**STEP, "train_img_s": "fast"}]}, "row 1 (cdnn0) has no positive finite train_img_s"),
-    ({"rows": [{**STEP, "eval_img_s": True}]}, "row 1 (cdnn0) has no positive finite eval_img_s"),
+    ({"rows": [{**STEP, "train_img_s": "fast"}]}, "row 1 (cdnn0) has no finite train_img_s"),
+    ({"rows": [{**STEP, "eval_img_s": True}]}, "row 1 (cdnn0) has no finite eval_img_s"),
+    ({"rows": [{**STEP, "eval_img_s": 10 ** 400}]}, "row 1 (cdnn0) has no finite eval_img_s"),
+    ({"rows": [{**STEP, "eval_img_s": 1e-320}]}, "of at least 1e-06 per second"),
 ])
 def test_a_malformed_perf_file_is_an_error_naming_the_file_and_row(tmp_path, content, said):
     perf = tmp_path / "perf.json"
@@ -260,3 +262,26 @@ def test_download_into_a_root_that_is_a_file_names_it(tmp_path):
                           check=False)
         assert proc.returncode == 2 and f"--root {given}: " in proc.stderr and "not a folder" in proc.stderr
     assert root.read_bytes() == b"not a folder"
+
+
+def test_two_spellings_of_one_setting_and_files_that_are_not_utf8_are_named(tmp_path):
+    from bench.config.file import read
+    from bench.sweep.runner import from_toml
+
+    grid = tmp_path / "g.toml"
+    grid.write_text('[grid]\nsynthetic_epochs = [1]\nsynthetic-epochs = [2]\n')
+    with pytest.raises(ConfigError, match="'synthetic_epochs' and 'synthetic-epochs' are the same setting"):
+        from_toml(grid)
+    grid.write_text('[grid]\nseg = ["cdnn0", "cdnn0"]\n')
+    with pytest.raises(ConfigError, match="'cdnn0' is listed twice"):
+        from_toml(grid)
+    config = tmp_path / "c.toml"
+    config.write_text("batch_size = 8\nbatch-size = 4\n")
+    with pytest.raises(ConfigError, match="the same setting"):
+        read(config)
+    config.write_bytes(b"\xff\xfeseg = 1\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        read(config)
+    grid.write_bytes(b"\xff\xfe[grid]\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        from_toml(grid)

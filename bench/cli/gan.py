@@ -64,7 +64,7 @@ def train(ctx, gen, profile, seed, device, **overrides) -> None:
 @gan_options
 @click.option("--n", "n", default=16, show_default=True, type=int, help="Number of samples.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="PNG file to write.")
-@click.option("--sample-seed", default=0, show_default=True, type=int)
+@click.option("--sample-seed", default=0, show_default=True, type=click.IntRange(min=0, max=SEED_MAX))
 @overwrite_option()
 @click.pass_context
 def sample(ctx, gen, profile, seed, device, n, out, sample_seed, overwrite, **overrides) -> None:

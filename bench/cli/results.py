@@ -34,7 +34,7 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baseline
 
     if not runs.is_dir():
         raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
-    records, warnings = load_records(runs)
+    records, warnings = load_records(runs, metric)
     quality, quality_warnings = load_quality(runs)
     for w in warnings + quality_warnings:
         err.print("[yellow]warning:[/] ", end="")
@@ -70,7 +70,7 @@ def claims(runs: Path, out: Path | None, metric: str, overwrite: bool) -> None:
     if out is not None and out.is_dir():
         raise BenchError(f"--out {out}: is a folder; expected a markdown file name such as {out / 'claims.md'}")
     refuse_to_replace(out, "--out", overwrite)
-    records, warnings = load_records(runs)
+    records, warnings = load_records(runs, metric)
     for w in warnings:
         err.print("[yellow]warning:[/] ", end="")
         err.print(w, markup=False, highlight=False)
@@ -127,7 +127,7 @@ def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, 
                 execute(host, opts, reporter, log=lambda m: err.print(m, markup=False, highlight=False))
     if not runs.is_dir():
         raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
-    records, warnings = load_records(runs)
+    records, warnings = load_records(runs, "jaccard")
     for w in warnings:
         err.print("[yellow]warning:[/] ", end="")
         err.print(w, markup=False, highlight=False)

@@ -16,7 +16,7 @@ from bench.config import profiles
 from bench.config.layers import Layer
 from bench.config.run import Execution, RunConfig
 from bench.errors import ConfigError
-from bench.config.options import cast_setting
+from bench.config.options import cast_setting, unique_keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,12 +45,15 @@ def read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"--config {path}: cannot read it ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--config {path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
     if "run" in data:
         if set(data) - {"run", "description"} or not isinstance(data["run"], dict):
             raise ConfigError(f"--config {path}: expected the settings at the top level or in one [run] table; "
                               f"found {', '.join(sorted(data))}")
         data = data["run"]
     data.pop("description", None)
+    unique_keys(data, f"--config {path}")
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key == "seed":

@@ -82,9 +82,20 @@ def cast_setting(key: str, value: Any, where: str) -> tuple[str, Any]:
     return norm, str(value)
 
 
+def unique_keys(keys: Iterable[str], where: str) -> None:
+    """Refuse two spellings of one setting (``batch_size`` and ``batch-size``): one value would silently win."""
+    seen: dict[str, str] = {}
+    for key in keys:
+        norm = key.replace("-", "_")
+        if norm in seen:
+            raise ConfigError(f"{where}: {seen[norm]!r} and {key!r} are the same setting; keep one of them")
+        seen[norm] = key
+
+
 def parse_settings(pairs: Iterable[str], where: str = "--set") -> dict[str, Any]:
     """``KEY=VALUE`` pairs as typed values."""
     out = {}
+    unique_keys([pair.partition("=")[0].strip() for pair in pairs], where)
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():

@@ -90,7 +90,10 @@ def fetch(url: str, dest: Path, progress: Progress | None = None, timeout: float
         raise DataError(f"{dest.parent}: cannot create this folder ({exc.strerror or exc}); pass a writable "
                         "--root") from None
     offset = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    except ValueError as exc:  # not a URL at all (--base-url without a scheme)
+        raise DataError(f"{url}: not a URL ({exc}); expected --base-url of the form https://HOST/PATH") from None
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:

@@ -78,7 +78,11 @@ def _read_entry(folder: Path, split: Split) -> Prepared | None:
             problem = "masks.npy does not match its checksum"
         elif len(meta["ids"]) != len(images) or len(images) != len(masks):
             problem = "its arrays and ids disagree in length"
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+        elif meta["fingerprint"] != split.fingerprint() or meta["ids"] != split.ids():
+            problem = "it holds another split's arrays (its fingerprint or ids are not this split's)"
+        elif tuple(meta["size"]) != tuple(images.shape[2:4]):
+            problem = "its arrays are not at the size it records"
+    except (OSError, ValueError, KeyError, TypeError, EOFError, IndexError) as exc:
         problem = f"it cannot be read ({type(exc).__name__}: {exc})"
     if problem is None:
         return Prepared(meta["ids"], torch.from_numpy(images), torch.from_numpy(masks),

@@ -116,6 +116,8 @@ def _train(gen: Generator, component: Component, info: dict[str, Any], config: d
     if folder is not None and (folder / "meta.json").exists():
         try:
             meta = json.loads((folder / "meta.json").read_text())
+            if not isinstance(meta, dict):
+                raise ValueError(f"meta.json holds {type(meta).__name__}, not an object")
             if meta["key"] != info["key"] or meta["seed"] != seed:  # another entry's files copied or moved here
                 raise ValueError(f"its meta.json is of entry {meta['key']} at seed {meta['seed']}, not of this "
                                  f"entry ({info['key']}, seed {seed})")
@@ -124,7 +126,7 @@ def _train(gen: Generator, component: Component, info: dict[str, Any], config: d
             gen.load_state_dict(torch.load(folder / "state.pt", map_location="cpu", weights_only=True))
             info.update(cache="hit", final_losses=meta.get("final_losses"), train_s=meta.get("train_s"))
             return gen.to(device), info
-        except (OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             warnings.warn(f"generator cache entry {folder} is damaged ({type(exc).__name__}: {exc}); "
                           "training the generator again", CacheWarning, stacklevel=2)
             shutil.rmtree(folder, ignore_errors=True)

@@ -19,7 +19,7 @@ import numpy as np
 from bench.results import paper
 from bench.results.grouping import BASELINE, MATCHED, by_environment, distinct_labels, group_tables, md, row_label, strategy
 from bench.results.leaderboard import seeds_text
-from bench.results.scalability import equivalent_images
+from bench.results.scalability import VARIES, equivalent_images
 from bench.results.stats import LEVEL, Comparison, compare, sample
 
 SUPPORTED, CONTRADICTED, UNRESOLVED, NOT_RUN = ("supported", "contradicted", "not resolvable with this many seeds",
@@ -62,13 +62,6 @@ def cells_of(records: list[dict[str, Any]]) -> Cells:
     return cells
 
 
-def variants(cells: Cells, row: str, column: str) -> list[str]:
-    """The rows of ``column`` that are ``row`` run with other settings (``cdnn3 (epochs 1)`` for ``cdnn3``):
-    when ``row`` itself has no such cell, which of them is its comparison is ambiguous."""
-    return sorted(r for r, c in cells if c == column and r != row and (r.startswith(row + " (") or
-                                                                       r.startswith(row + " [")))
-
-
 def _identities(records: list[dict[str, Any]]) -> int:
     return len({r["identity"]["hash"] for r in records})
 
@@ -92,35 +85,44 @@ def _verdict(result: Comparison | None, direction: int, why_missing: str = "") -
 
 
 class _Table:
-    """The cells of one table and the comparisons between them."""
+    """The cells of one table and the comparisons between them. Claims name cells by segmenter and strategy (the
+    base labels); each must be one labelled cell of the leaderboard, and the two of a comparison must share
+    its row settings, or the claim says which runs make it ambiguous."""
 
     def __init__(self, records: list[dict[str, Any]], metric: str) -> None:
         self.cells = cells_of(records)
+        self.bases: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        for label, members in sorted(self.cells.items()):
+            self.bases[(row_label(members[0]["run"]), strategy(members[0]["run"]))].append(label)
         self.metric = metric
         self._samples: dict[tuple[str, str], Any] = {}
 
     def compare(self, a: tuple[str, str], b: tuple[str, str]) -> tuple[Comparison | None, str]:
-        """``a - b``, or ``None`` with the reason (a cell not run, or holding several experiments)."""
+        """``a - b`` (base labels), or ``None`` with the reason: a cell not run, run with several settings, or
+        the two run with different row settings."""
+        labels = []
         for cell in (a, b):
-            if cell not in self.cells:
-                others = variants(self.cells, *cell)
-                if others:
-                    return None, (f"ambiguous: no {cell[0]} {cell[1]} runs with this row's settings, but "
-                                  f"{'; '.join(others)} ran {cell[1]}; keep the runs of one setting under --runs")
+            found = self.bases.get(cell, [])
+            if not found:
                 return None, f"no {cell[0]} {cell[1]} runs"
-            if _identities(self.cells[cell]) > 1:
-                return None, f"{cell[0]} {cell[1]} holds {_identities(self.cells[cell])} different experiments; " \
-                             "see `bench leaderboard`"
-        for cell in (a, b):
+            if len(found) > 1:
+                return None, (f"ambiguous: {cell[0]} {cell[1]} ran with different settings ("
+                              f"{'; '.join(f'{r} · {c}' for r, c in found)}); keep the runs of one setting under --runs")
+            labels.append(found[0])
+        (row_a, col_a), (row_b, col_b) = labels
+        if row_a != row_b:
+            return None, (f"ambiguous: {a[1]} ran as {row_a}, {b[1]} as {row_b}: not the same experiment but for the "
+                          "strategy; keep the runs of one setting under --runs")
+        for cell in labels:
             if cell not in self._samples:
                 self._samples[cell] = sample(self.cells[cell], self.metric)
-        return compare(self._samples[a], self._samples[b]), ""
+        return compare(self._samples[labels[0]], self._samples[labels[1]]), ""
 
     def rows(self) -> list[tuple[str, dict[str, Any]]]:
-        """``(row label, a run of that row)`` for every row, sorted."""
+        """``(segmenter label, a run of it)`` for every base row, sorted."""
         seen: dict[str, dict[str, Any]] = {}
-        for (row, _), records in self.cells.items():
-            seen.setdefault(row, records[0]["run"])
+        for (row, _), labels in self.bases.items():
+            seen.setdefault(row, self.cells[labels[0]][0]["run"])
         return sorted(seen.items())
 
 
@@ -238,16 +240,24 @@ def _scalability(records: list[dict[str, Any]], metric: str) -> list[Verdict]:
     CDNN0. The verdict is on the GAN's gain at 500; the equivalent images are read off the real-only curve."""
     seg = paper.SCALABILITY_SEG
     by: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        run = record["run"]
-        if run.get("kind") != "ensemble" and run["seg"] == seg and row_label(run) == seg:
-            by[(strategy(run), int(record["runtime"]["n_train"]))].append(record)
-    real_curve = sorted((n, float(np.mean([r["summary"][metric] for r in rs])))
+    mine = [r for r in records if r["run"].get("kind") != "ensemble" and r["run"]["seg"] == seg
+            and row_label(r["run"]) == seg and isinstance(r["runtime"].get("n_train"), int)]
+    # labelled as `bench scalability` labels its curves: a strategy run at other settings is its own curve
+    labels = distinct_labels(mine, lambda r: strategy(r["run"]), lambda r: str(r["runtime"]["n_train"]), ignore=VARIES,
+                             axis_of=lambda k: "row")
+    for (label, _), record in zip(labels, mine):
+        by[(label, record["runtime"]["n_train"])].append(record)
+    mixed = sorted({label for label, _ in labels} - {strategy(r["run"]) for r in mine})
+    real_curve = sorted((n, float(np.mean([np.mean([x[metric] for x in r["per_image"]]) for r in rs])))
                         for (s, n), rs in by.items() if s == BASELINE)
     out = []
     for gan, (size, share) in paper.SCALABILITY.items():
         claim = f"{gan} two-phase at {size} real images is worth +{share:.0%} real images for {seg}"
         gan_cell, real_cell = by.get((gan, size)), by.get((BASELINE, size))
+        if mixed and (not gan_cell or not real_cell):
+            out.append(Verdict(claim, f"+{share:.0%}", "–", "–", "–", f"{NOT_RUN} (ambiguous: the {seg} runs differ in "
+                               f"more than size and strategy: {'; '.join(mixed)}; see `bench scalability`)"))
+            continue
         if not gan_cell or not real_cell or len(real_curve) < 2:
             missing = "runs at several training-set sizes (`bench scalability --run`)"
             out.append(Verdict(claim, f"+{share:.0%}", "–", "–", "–", f"{NOT_RUN} ({missing})"))
@@ -259,7 +269,8 @@ def _scalability(records: list[dict[str, Any]], metric: str) -> list[Verdict]:
         result = compare(sample(gan_cell, metric), sample(real_cell, metric))
         measured, interval, seeds, verdict = _verdict(result, 1)
         p_value, agrees = _test(result, 1)
-        n_eq, bound = equivalent_images(real_curve, float(np.mean([r["summary"][metric] for r in gan_cell])))
+        n_eq, bound = equivalent_images(real_curve, float(np.mean([np.mean([x[metric] for x in r["per_image"]])
+                                                                   for r in gan_cell])))
         worth = f"{(n_eq - size) / size:+.0%} images" if n_eq is not None else \
             f"{bound} the real-only curve's range"
         out.append(Verdict(claim, f"+{share:.0%}", f"{measured} Jaccard, worth {worth}", interval, seeds, verdict,

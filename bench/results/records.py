@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import bench
@@ -29,6 +30,7 @@ from bench.config.identity import RUNTIME_KEYS, ensemble_identity, generator_ide
 from bench.config.run import GanConfig, RunConfig
 from bench.data.spec import format_size
 from bench.errors import BenchError, ConfigError
+from bench.scoring.metrics import HISTOGRAM_EDGES
 from bench.storage.integrity import file_digest
 
 SCHEMA = 2
@@ -227,6 +229,9 @@ def read_record(path: Path) -> dict[str, Any]:
     if reason:
         raise RecordProblem(file, reason)
     record = normalise(record)
+    n_train = (record.get("runtime") or {}).get("n_train")
+    if n_train is not None and not (isinstance(n_train, int) and not isinstance(n_train, bool) and n_train > 0):
+        raise RecordProblem(file, f"malformed record (runtime.n_train {n_train!r}: expected a positive integer)")
     record["_path"] = str(file)
     return record
 
@@ -313,7 +318,9 @@ def _results_problem(record: dict[str, Any]) -> str | None:
     if record.get("status", "finished") != "finished":
         return "run did not finish"
     schema = record.get("schema")
-    if isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA:
+    if not (isinstance(schema, int) and not isinstance(schema, bool)) and "schema" in record:
+        return f"malformed record (schema {schema!r}: expected an integer, 1 to {SCHEMA})"
+    if isinstance(schema, int) and schema > SCHEMA:
         return (f"written by a newer skinbench (record schema {schema}; this version reads up to {SCHEMA}): "
                 "upgrade skinbench to read it")
     missing = [k for k in ("schema", "run", "summary", "per_image", "histogram") if k not in record]
@@ -338,14 +345,14 @@ def _results_problem(record: dict[str, Any]) -> str | None:
         bad.append("run.gen" if not isinstance(run.get("gen", []), list) else "history")
     if bad:
         return f"malformed record ({', '.join(bad)} missing or of the wrong type)"
-    return _disagreement(summary, per_image)
+    return _disagreement(summary, per_image, histogram)
 
 
 SUMMARY_TOLERANCE = 1e-6
 """How far a summary score may lie from the mean of its per-image scores (both are written from one array)."""
 
 
-def _disagreement(summary: dict[str, Any], per_image: list[dict[str, Any]]) -> str | None:
+def _disagreement(summary: dict[str, Any], per_image: list[dict[str, Any]], histogram: dict[str, Any]) -> str | None:
     """Why a record's summary and per-image scores cannot both be right (an edited or spliced record, a score
     that is not a number): tables average per-image scores and scalability reads the summary, so a record where
     they differ is refused, and a NaN never reads as an unresolved comparison."""
@@ -358,6 +365,18 @@ def _disagreement(summary: dict[str, Any], per_image: list[dict[str, Any]]) -> s
             return f"non-finite score (per_image {row['id']}: {bad[0]} is {row[bad[0]]})"
     if summary["n_images"] != len(per_image):
         return f"summary and per-image scores disagree (n_images {summary['n_images']}, {len(per_image)} per-image rows)"
+    jac = np.array([float(r["jaccard"]) for r in per_image])
+    for key, cut in (("below_0.6", 0.6), ("below_0.7", 0.7)):
+        if key in summary and summary[key] != int(np.count_nonzero(jac < cut)):
+            return (f"summary and per-image scores disagree (summary.{key} {summary[key]!r}, "
+                    f"{int(np.count_nonzero(jac < cut))} per-image scores below {cut})")
+    edges = histogram.get("edges") or list(HISTOGRAM_EDGES)
+    if isinstance(edges, list) and len(edges) == len(histogram["counts"]) + 1 and all(_number(e) for e in edges):
+        counts = np.histogram(jac, bins=np.asarray(edges, dtype=float))[0].tolist()
+        if counts != histogram["counts"]:
+            return f"histogram and per-image scores disagree (histogram.counts {histogram['counts']}, per-image {counts})"
+    else:
+        return "malformed record (histogram.edges do not bound histogram.counts)"
     for key in ("jaccard", "dice", "threshold_jaccard"):
         values = [r.get(key) for r in per_image]
         if key in summary and all(_number(v) for v in values):
@@ -372,15 +391,20 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def load_records(root: Path, metric: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Every complete ``results.json`` under ``root`` (read by :func:`read_record`), and a warning naming each
-    file skipped and why."""
+    file skipped and why; with ``metric``, records whose per-image scores lack it are skipped too."""
     records, warnings = [], []
     for path in sorted(root.rglob(RESULTS)):
         try:
-            records.append(read_record(path))
+            record = read_record(path)
         except RecordProblem as exc:
             warnings.append(f"{exc.path}: skipped, {exc.reason}")
+            continue
+        if metric is not None and not all(_number(r.get(metric)) for r in record["per_image"]):
+            warnings.append(f"{record['_path']}: skipped, its per-image scores have no {metric}")
+            continue
+        records.append(record)
     records, repeated = _one_per_run(records)
     records, partial = _whole_fold_sets(records)
     return records, warnings + repeated + partial

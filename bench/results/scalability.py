@@ -20,7 +20,8 @@ VARIES = frozenset({"subset", "train data"})
 def curves(records: list[dict[str, Any]], seg: str) -> dict[tuple, dict[str, dict[int, list[float]]]]:
     """``{table key: {strategy: {training images: [Jaccard of each seed]}}}`` for segmenter ``seg``."""
     out: dict[tuple, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    mine = [r for r in map(normalise, records) if r["run"]["seg"] == seg and r["run"].get("kind") != "ensemble"]
+    mine = [r for r in map(normalise, records) if r["run"]["seg"] == seg and r["run"].get("kind") != "ensemble"
+            and isinstance(r["runtime"].get("n_train"), int)]  # a record without its training-set size has no x
     tables = group_tables(mine)
     for key, group in tables.items():
         labels = distinct_labels(group, lambda r: strategy(r["run"]), lambda r: str(r["runtime"]["n_train"]),

@@ -207,6 +207,21 @@ def _need_of(row: Any) -> Need:
     return Need.from_row(row)
 
 
+MIN_RATE = 1e-6
+"""The slowest rate a measurement may report (images or pairs per second): below it, a row is not a measurement
+(and an estimate from it would be infinite)."""
+
+
+def _rate(value: Any) -> bool:
+    """Whether ``value`` is a measured rate: a finite number (not a bool) of at least :data:`MIN_RATE`."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value)) and float(value) >= MIN_RATE
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def load_rows(paths: list[Path], processes: int) -> dict[Need, dict[str, Any]]:
     """The rows of the ``bench perf --json`` files taken with ``processes`` at once, by what they measured."""
     rows: dict[Need, dict[str, Any]] = {}
@@ -217,7 +232,7 @@ def load_rows(paths: list[Path], processes: int) -> dict[Need, dict[str, Any]]:
             data = json.loads(Path(path).read_text())
         except OSError as exc:
             raise ConfigError(f"--perf {path}: cannot read it ({exc})") from None
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict) or "rows" not in data:
             raise ConfigError(f"--perf {path}: not the output of bench perf --json (expected an object with "
@@ -245,11 +260,10 @@ def load_rows(paths: list[Path], processes: int) -> dict[Need, dict[str, Any]]:
                 need = _need_of(row)
             except ValueError as exc:
                 raise ConfigError(f"--perf {path}: row {i + 1} is not a bench perf row (it {exc}); {again}") from None
-            missing = [k for k in RATES[need.kind] if not isinstance(row.get(k), (int, float))
-                       or isinstance(row.get(k), bool) or not math.isfinite(row[k]) or row[k] <= 0]
+            missing = [k for k in RATES[need.kind] if not _rate(row.get(k))]
             if missing:
-                raise ConfigError(f"--perf {path}: row {i + 1} ({need.component}) has no positive finite "
-                                  f"{' or '.join(missing)}; {again}")
+                raise ConfigError(f"--perf {path}: row {i + 1} ({need.component}) has no finite "
+                                  f"{' or '.join(missing)} of at least {MIN_RATE:g} per second; {again}")
             if need in rows:
                 raise ConfigError(f"--perf {path}: row {i + 1} ({need.describe()}) is measured in "
                                   f"{origin[need]} too; give each measurement once")

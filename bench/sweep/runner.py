@@ -19,7 +19,7 @@ from bench.config import run as configuration
 from bench.config.run import RunOptions
 from bench.errors import ConfigError
 from bench.config.layers import Layer, merge, run_options
-from bench.config.options import cast_setting
+from bench.config.options import cast_setting, unique_keys
 from bench.plugin.host import PluginHost
 from bench.results.records import RecordProblem, read_record, run_dir
 from bench.storage.atomic import atomic_write_bytes, write_json
@@ -77,6 +77,7 @@ BUILT_IN: dict[str, Callable[[], Grid]] = {"table2": table2, "table3": table3, "
 
 def check_keys(values: dict[str, Any], where: str) -> dict[str, Any]:
     """Grid values with normalised keys, each cast to its option's type (errors name ``where``)."""
+    unique_keys(values, where)
     return dict(cast_setting(key, value, where) for key, value in values.items())
 
 
@@ -88,15 +89,24 @@ def from_toml(path: Path) -> Grid:
         raise ConfigError(f"grid {path}: cannot read it ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"grid {path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"grid {path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
     unknown = set(data) - {"grid", "run", "description"}
     if unknown or not isinstance(data.get("grid"), dict):
         raise ConfigError(f"grid {path}: expected a [grid] table of lists (and optionally [run] and description); "
                           f"found {', '.join(sorted(data)) or 'nothing'}")
+    unique_keys(data["grid"], f"grid {path} [grid]")
     axes = dict(data["grid"])
     seeds = axes.pop("seed", [0])
     seeds = seeds if isinstance(seeds, list) else [seeds]
     axes = {k: [check_keys({k: x}, f"grid {path} [grid]") for x in (v if isinstance(v, list) else [v])]
             for k, v in axes.items()}
+    for key, values in axes.items():  # one value twice would run one cell twice (one of them refused by its lock)
+        cast = [next(iter(v.values())) for v in values]
+        twice = [x for i, x in enumerate(cast) if x in cast[:i]]
+        if twice:
+            raise ConfigError(f"grid {path} [grid] {key}: {twice[0]!r} is listed twice (as the same value); list "
+                              "each value once")
     if not isinstance(data.get("run", {}), dict):
         raise ConfigError(f"grid {path}: [run] must be a table of settings")
     shared = check_keys(data.get("run", {}), f"grid {path} [run]")

@@ -16,7 +16,8 @@ from bench.config.layers import merge
 from bench.config.run import RunOptions, build
 from bench.errors import ConfigError
 from bench.plugin.host import get_host
-from bench.results.records import LEGACY_SCHEDULE_USES, load_records, results_schema
+from bench.results.records import results_schema
+from bench.results.reader import LEGACY_SCHEDULE_USES, load_records
 from bench.sweep.runner import from_toml
 from conftest import bench_cli, bench_main
 
@@ -144,7 +145,7 @@ def test_new_and_old_records_validate_against_the_schema(every_field_run):
 
 def test_reading_records_written_before_identities_needs_no_plugin_host():
     """Their identities are computed from what they hold and the legacy schedules' fields: no plugin loads."""
-    code = ("import json, sys; from bench.plugin import host; from bench.results.records import load_records; "
+    code = ("import json, sys; from bench.plugin import host; from bench.results.reader import load_records; "
             f"records, _ = load_records(__import__('pathlib').Path({str(LEGACY)!r})); "
             "print(json.dumps([host._HOST is None, sorted(r['identity']['hash'] for r in records)]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -20,8 +20,8 @@ from bench.results.grouping import strategy
 from bench.plugin.host import PluginHost
 from bench.scoring.postprocess import dual_threshold
 from bench.config.identity import ensemble_identity
-from bench.results.records import (RESULTS, SCHEMA, FinishedRun, data_label, ensemble_dir, environment, load_run,
-                                   plugin_versions)
+from bench.results.records import RESULTS, SCHEMA, data_label, ensemble_dir, environment, plugin_versions
+from bench.results.reader import FinishedRun, load_run
 from bench.storage.atomic import write_json
 
 

@@ -28,7 +28,8 @@ from bench.errors import BenchError, ConfigError
 from bench.scoring.evaluate import upsample
 from bench.plugin.host import PluginHost
 from bench.scoring.postprocess import dual_threshold
-from bench.results.records import RESULTS, RecordProblem, load_run, read_record
+from bench.results.records import RESULTS
+from bench.results.reader import RecordProblem, load_run, read_record
 
 TTA = ("none", "flip")
 

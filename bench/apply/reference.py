@@ -15,7 +15,8 @@ from bench.errors import ConfigError
 from bench.gan import feature_metrics
 from bench.plugin.build import build_segmenter
 from bench.plugin.host import PluginHost
-from bench.results.records import gen_label, load_run
+from bench.results.records import gen_label
+from bench.results.reader import load_run
 from bench.train.checkpoints import load as load_checkpoint
 
 

@@ -29,7 +29,7 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baseline
     """Markdown leaderboards (Table 2 style) from the records under RUNS."""
     from bench.results.grouping import BASELINES
     from bench.results.leaderboard import render, render_quality
-    from bench.results.records import load_quality, load_records
+    from bench.results.reader import load_quality, load_records
     from bench.storage.atomic import atomic_write_bytes
 
     if not runs.is_dir():
@@ -62,7 +62,7 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baseline
 def claims(runs: Path, out: Path | None, metric: str, overwrite: bool) -> None:
     """A verdict on each claim of the paper (supported, contradicted, not resolvable, not run) from RUNS."""
     from bench.results.claims import render
-    from bench.results.records import load_records
+    from bench.results.reader import load_records
     from bench.storage.atomic import atomic_write_bytes
 
     if not runs.is_dir():
@@ -98,7 +98,7 @@ def claims(runs: Path, out: Path | None, metric: str, overwrite: bool) -> None:
 def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, data: str | None, profile: str,
                 seeds: str, sizes: str, gens: str, settings: tuple[str, ...], overwrite: bool) -> None:
     """Figs. 8 and 9: Jaccard against the number of real training images, and each GAN's worth in real images."""
-    from bench.results.records import load_records
+    from bench.results.reader import load_records
     from bench.storage.atomic import atomic_write_bytes
     from bench.results.scalability import render
 

@@ -11,7 +11,8 @@ from collections import Counter, defaultdict
 from typing import Any, Callable
 
 from bench.config import profiles
-from bench.results.records import gen_label, normalise, run_environment
+from bench.results.records import gen_label
+from bench.results.reader import normalise, run_environment
 
 
 def md(text: Any) -> str:

@@ -13,7 +13,7 @@ from bench.results import paper
 from bench.config.identity import digest
 from bench.data.spec import parse_spec
 from bench.results.grouping import BASELINES, by_environment, distinct_labels, md, group_tables, row_label, strategy
-from bench.results.records import run_environment
+from bench.results.reader import run_environment
 from bench.results.records import data_label, safe_name
 from bench.results.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means
 

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from bench.results.grouping import BASELINE, distinct_labels, group_tables, strategy
-from bench.results.records import normalise, safe_name
+from bench.results.records import safe_name
+from bench.results.reader import normalise
 
 VARIES = frozenset({"subset", "train data"})
 """What changes along a curve by design: the training subset."""

@@ -21,7 +21,8 @@ from bench.errors import ConfigError
 from bench.config.layers import Layer, merge, run_options
 from bench.config.options import cast_setting, unique_keys
 from bench.plugin.host import PluginHost
-from bench.results.records import RecordProblem, read_record, run_dir
+from bench.results.records import run_dir
+from bench.results.reader import RecordProblem, read_record
 from bench.storage.atomic import atomic_write_bytes, write_json
 
 if sys.version_info >= (3, 11):

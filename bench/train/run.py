@@ -33,8 +33,8 @@ from bench.gan.cache import cache_message, code_hash, obtain, plugin_version
 from bench.results.plots import run_plots
 from bench.plugin.host import PluginHost
 from bench.storage.atomic import atomic_write_bytes, write_json
-from bench.results.records import (RESULTS, RecordProblem, Scores, environment, plugin_versions, read_record,
-                                   run_dir, run_record)
+from bench.results.records import RESULTS, Scores, environment, plugin_versions, run_dir, run_record
+from bench.results.reader import RecordProblem, read_record
 from bench.train.tracking import Logger, Loggers, TrackedRun
 from bench.plugin.components import Reporter, SilentReporter
 from bench.train.engine import Trainer, TrainState

@@ -87,3 +87,25 @@ def test_holm_holds_the_family_wise_error_and_keeps_each_interval():
     assert [v.verdict for v in out] == [SUPPORTED, UNRESOLVED, UNRESOLVED, NOT_RUN]
     assert out[1].interval == "[+0.001, +0.02]"  # the claim's own interval stays
     assert holm([claim("e", 0.001, agrees=False)])[0].verdict == CONTRADICTED
+
+
+def test_a_claim_smaller_than_what_these_test_images_can_show_says_so():
+    """The paper's U-Net DCGAN gain (+0.002) is below the smallest effect 60 noisy test images let any number of
+    seeds detect: "not resolvable on these test images", not "with this many seeds"."""
+    from test_stats import write as write_records
+
+    rng = np.random.default_rng(5)
+    per_image = rng.normal(0, 0.05, 60)  # each image helped or hurt alike in every seed: image-level variance
+    records = []
+    for seed in range(3):
+        base = base_scores(seed)
+        records.append(record(None, seed, base.tolist()))
+        noise = rng.normal(0, 0.005, base.size)
+        records.append(record("dcgan", seed, np.clip(base + per_image - per_image.mean() + noise, 0, 1).tolist()))
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        text = bench_main("claims", "--runs", str(write_records(Path(tmp), records))).stdout
+    said = verdict(text, "dcgan two-phase beats real only for unet")
+    assert said.startswith("not resolvable on these test images (their floor 0.0") and "the paper's +0.002)" in said

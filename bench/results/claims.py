@@ -22,6 +22,7 @@ from bench.results.leaderboard import seeds_text
 from bench.results.scalability import VARIES, equivalent_images
 from bench.results.stats import LEVEL, Comparison, compare, sample
 
+IMAGE_FLOOR = "not resolvable on these test images"
 SUPPORTED, CONTRADICTED, UNRESOLVED, NOT_RUN = ("supported", "contradicted", "not resolvable with this many seeds",
                                                 "not run")
 GANS = (paper.DCGAN, paper.LAPGAN, paper.BOTH)
@@ -45,6 +46,10 @@ class Verdict:
     """Whether the measured difference has the claimed sign."""
     p_holm: float | None = None
     """``p`` adjusted for the family of claims judged in its table (Holm)."""
+    gain: float | None = None
+    """The paper's number for the claim, when it gives one."""
+    floor: float | None = None
+    """The smallest effect these test images let any number of seeds detect (80% power)."""
 
 
 Cells = dict[tuple[str, str], list[dict[str, Any]]]
@@ -127,9 +132,19 @@ class _Table:
 
 
 def _claim(table: _Table, text: str, paper_text: str, a: tuple[str, str], b: tuple[str, str],
-           direction: int) -> Verdict:
+           direction: int, gain: float | None = None) -> Verdict:
     result, why = table.compare(a, b)
-    return Verdict(text, paper_text, *_verdict(result, direction, why), *_test(result, direction))
+    floor = result.image_mde() if result is not None and result.has_seed_interval else None
+    return Verdict(text, paper_text, *_verdict(result, direction, why), *_test(result, direction), gain=gain,
+                   floor=floor)
+
+
+def unresolved(v: Verdict) -> str:
+    """Why a claim is not resolved: seeds (more would help), or the test images themselves (their floor, the
+    smallest effect any number of seeds detects on them, is above the paper's number: say which)."""
+    if v.gain is not None and v.floor is not None and v.floor > abs(v.gain):
+        return f"{IMAGE_FLOOR} (their floor {v.floor:.4f} is above the paper's {v.gain:+.3f})"
+    return UNRESOLVED
 
 
 def _test(result: Comparison | None, direction: int) -> tuple[float | None, bool]:
@@ -154,7 +169,7 @@ def holm(verdicts: list[Verdict], level: float = 1 - LEVEL) -> list[Verdict]:
         if i not in adjusted:
             out.append(v)
             continue
-        verdict = (SUPPORTED if v.agrees else CONTRADICTED) if adjusted[i] < level else UNRESOLVED
+        verdict = (SUPPORTED if v.agrees else CONTRADICTED) if adjusted[i] < level else unresolved(v)
         out.append(replace(v, verdict=verdict, p_holm=adjusted[i]))
     return out
 
@@ -182,7 +197,7 @@ def claims(records: list[dict[str, Any]], metric: str = "jaccard") -> dict[tuple
                 gain = numbers[gan] - real
                 verb = "beats" if gain > 0 else "is below"
                 verdicts.append(_claim(table, f"{gan} two-phase {verb} real only for {row}", f"{gain:+.3f}",
-                                       (row, gan), (row, BASELINE), 1 if gain > 0 else -1))
+                                       (row, gan), (row, BASELINE), 1 if gain > 0 else -1, gain))
             for gan in GANS:
                 for control, name in ((MATCHED, "the compute-matched real-only control"),
                                       (ELLIPSES, "the ellipses shape-prior control")):
@@ -193,7 +208,7 @@ def claims(records: list[dict[str, Any]], metric: str = "jaccard") -> dict[tuple
             single = max((paper.DCGAN, paper.LAPGAN), key=lambda s: numbers[s])
             verdicts.append(_claim(table, f"both GANs alternating is below the better single GAN ({single}) for {row}",
                                    f"{numbers[paper.BOTH] - numbers[single]:+.3f}", (row, paper.BOTH), (row, single),
-                                   -1))
+                                   -1, numbers[paper.BOTH] - numbers[single]))
             for gan in GANS:
                 verdicts.append(_claim(table, f"mixing real and {gan} images in one phase costs about 0.02 for {row}",
                                        f"{paper.MIXED_COST:+.3f} (average)", (row, f"{gan} (mixed)"), (row, gan), -1))
@@ -285,7 +300,8 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
            "The interval is the seed x image 95% interval of `bench leaderboard` (`docs/statistics.md`); "
            f"verdicts: **{SUPPORTED}** (the difference has the claimed sign and its Holm-adjusted p is below 0.05), "
            f"**{CONTRADICTED}** (the other sign, adjusted p below 0.05), **{UNRESOLVED}** (adjusted p 0.05 or more, "
-           f"or a side has one seed), **{NOT_RUN}**. "
+           f"or a side has one seed), **{IMAGE_FLOOR}** (not resolved, and the smallest effect these test images let "
+           f"any number of seeds detect at 80% power is above the paper's number), **{NOT_RUN}**. "
            "Paper: the difference Tables 2 and 3 (or the text) report, on the 600 ISIC 2017 test images at the "
            "paper's scale; the verdict is on the direction only, since other profiles change the scale.", ""]
     verdicts = claims(records, metric)
@@ -295,6 +311,7 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
         data, test, split, profile, version = key
         rows = verdicts[key]
         counts = {v: sum(1 for r in rows if r.verdict.startswith(v)) for v in (SUPPORTED, CONTRADICTED, UNRESOLVED,
+                                                                               IMAGE_FLOOR,
                                                                                NOT_RUN)}
         family = sum(1 for r in rows if r.p is not None)
         out += [f"## {md(data)} (profile `{md(profile)}`, `{md(split)}` split of `{md(test)}`, protocol v{md(version)})",

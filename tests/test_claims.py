@@ -109,3 +109,24 @@ def test_a_claim_smaller_than_what_these_test_images_can_show_says_so():
         text = bench_main("claims", "--runs", str(write_records(Path(tmp), records))).stdout
     said = verdict(text, "dcgan two-phase beats real only for unet")
     assert said.startswith("not resolvable on these test images (their floor 0.0") and "the paper's +0.002)" in said
+
+
+def test_magnitude_verdicts_compare_each_interval_with_the_papers_number(tmp_path):
+    """CDNN3 (Table 2): LAPGAN measured at +0.001 with a tight interval is smaller than the paper's +0.009; both
+    GANs at +0.001 with an interval holding zero and the paper's +0.001, inside ±0.01, is equivalent to no effect."""
+    rng = np.random.default_rng(7)
+    records = []
+    for seed in range(5):
+        base = base_scores(seed)
+        records.append(record(None, seed, base.tolist(), seg="cdnn3", loss="tanimoto"))
+        records.append(record("lapgan", seed, (base + 0.001 + rng.normal(0, 0.0005, base.size)).tolist(),
+                              seg="cdnn3", loss="tanimoto"))
+        offset = (0.003, -0.002, 0.002, -0.001, 0.003)[seed]  # seeds' mean +0.001: the interval holds 0 and +0.001
+        both = record("dcgan", seed, (base + offset).tolist(), seg="cdnn3", loss="tanimoto")
+        both["run"]["gen"] = ["dcgan", "lapgan"]
+        records.append(both)
+    text = bench_main("claims", "--runs", str(write(tmp_path, records))).stdout
+    assert verdict(text, "lapgan two-phase beats real only for cdnn3").startswith(
+        "smaller than the paper's (its interval") and "excludes the paper's +0.009" in text
+    assert verdict(text, "dcgan+lapgan two-phase beats real only for cdnn3") == (
+        "equivalent to no effect (its interval lies within ±0.01)")

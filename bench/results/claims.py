@@ -23,6 +23,11 @@ from bench.results.scalability import VARIES, equivalent_images
 from bench.results.stats import LEVEL, Comparison, compare, sample
 
 IMAGE_FLOOR = "not resolvable on these test images"
+SMALLER = "smaller than the paper's"
+EQUIVALENT = "equivalent to no effect"
+MARGIN = 0.01
+"""The equivalence margin (Jaccard): a difference this small is below every gain Tables 2 and 3 call an
+improvement but one (+0.001 to +0.014)."""
 SUPPORTED, CONTRADICTED, UNRESOLVED, NOT_RUN = ("supported", "contradicted", "not resolvable with this many seeds",
                                                 "not run")
 GANS = (paper.DCGAN, paper.LAPGAN, paper.BOTH)
@@ -50,6 +55,9 @@ class Verdict:
     """The paper's number for the claim, when it gives one."""
     floor: float | None = None
     """The smallest effect these test images let any number of seeds detect (80% power)."""
+    low: float | None = None
+    high: float | None = None
+    """The claim's own (unadjusted) 95% interval."""
 
 
 Cells = dict[tuple[str, str], list[dict[str, Any]]]
@@ -135,8 +143,31 @@ def _claim(table: _Table, text: str, paper_text: str, a: tuple[str, str], b: tup
            direction: int, gain: float | None = None) -> Verdict:
     result, why = table.compare(a, b)
     floor = result.image_mde() if result is not None and result.has_seed_interval else None
+    bounds = result.interval if result is not None else None
     return Verdict(text, paper_text, *_verdict(result, direction, why), *_test(result, direction), gain=gain,
-                   floor=floor)
+                   floor=floor, low=bounds[0] if bounds else None, high=bounds[1] if bounds else None)
+
+
+def magnitude(v: Verdict, significant: bool) -> str:
+    """The verdict of a claim the paper gives a number for, once its sign is decided (``significant``: Holm).
+
+    *smaller than the paper's*: the interval lies short of the paper's number (it excludes it on the side of
+    zero), whether or not it excludes zero; *equivalent to no effect*: not significant and the interval within
+    ±:data:`MARGIN`; otherwise the sign's verdict (or why it is not resolved)."""
+    if v.gain is None or v.low is None or v.high is None:
+        return (SUPPORTED if v.agrees else CONTRADICTED) if significant else unresolved(v)
+    short = v.high < v.gain if v.gain > 0 else v.low > v.gain
+    wrong_side = v.high < 0 if v.gain > 0 else v.low > 0
+    if significant and not v.agrees:
+        return CONTRADICTED
+    if short and not wrong_side:
+        where = "excludes zero and" if significant else ("holds zero but" if v.low <= 0 <= v.high else "")
+        return f"{SMALLER} (its interval {where} excludes the paper's {v.gain:+.3f})".replace("  ", " ")
+    if significant:
+        return SUPPORTED
+    if -MARGIN < v.low and v.high < MARGIN:
+        return f"{EQUIVALENT} (its interval lies within ±{MARGIN:g})"
+    return unresolved(v)
 
 
 def unresolved(v: Verdict) -> str:
@@ -169,7 +200,7 @@ def holm(verdicts: list[Verdict], level: float = 1 - LEVEL) -> list[Verdict]:
         if i not in adjusted:
             out.append(v)
             continue
-        verdict = (SUPPORTED if v.agrees else CONTRADICTED) if adjusted[i] < level else unresolved(v)
+        verdict = magnitude(v, adjusted[i] < level)
         out.append(replace(v, verdict=verdict, p_holm=adjusted[i]))
     return out
 
@@ -301,17 +332,20 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard") -> str:
            f"verdicts: **{SUPPORTED}** (the difference has the claimed sign and its Holm-adjusted p is below 0.05), "
            f"**{CONTRADICTED}** (the other sign, adjusted p below 0.05), **{UNRESOLVED}** (adjusted p 0.05 or more, "
            f"or a side has one seed), **{IMAGE_FLOOR}** (not resolved, and the smallest effect these test images let "
-           f"any number of seeds detect at 80% power is above the paper's number), **{NOT_RUN}**. "
+           f"any number of seeds detect at 80% power is above the paper's number), **{SMALLER}** (the claim's "
+           f"interval lies short of the paper's number, on the side of zero), **{EQUIVALENT}** (not significant, and "
+           f"the interval within ±{MARGIN:g}), **{NOT_RUN}**. Magnitude verdicts read each claim's own interval. "
            "Paper: the difference Tables 2 and 3 (or the text) report, on the 600 ISIC 2017 test images at the "
-           "paper's scale; the verdict is on the direction only, since other profiles change the scale.", ""]
+           "paper's scale (other profiles shift every level, so a magnitude verdict compares with a number measured "
+           "elsewhere).", ""]
     verdicts = claims(records, metric)
     if not verdicts:
         return "\n".join(out + ["No finished runs found.", ""])
     for key in sorted(verdicts, key=lambda k: tuple(str(x) for x in k)):
         data, test, split, profile, version = key
         rows = verdicts[key]
-        counts = {v: sum(1 for r in rows if r.verdict.startswith(v)) for v in (SUPPORTED, CONTRADICTED, UNRESOLVED,
-                                                                               IMAGE_FLOOR,
+        counts = {v: sum(1 for r in rows if r.verdict.startswith(v)) for v in (SUPPORTED, SMALLER, EQUIVALENT,
+                                                                               CONTRADICTED, UNRESOLVED, IMAGE_FLOOR,
                                                                                NOT_RUN)}
         family = sum(1 for r in rows if r.p is not None)
         out += [f"## {md(data)} (profile `{md(profile)}`, `{md(split)}` split of `{md(test)}`, protocol v{md(version)})",

@@ -130,3 +130,17 @@ def test_magnitude_verdicts_compare_each_interval_with_the_papers_number(tmp_pat
         "smaller than the paper's (its interval") and "excludes the paper's +0.009" in text
     assert verdict(text, "dcgan+lapgan two-phase beats real only for cdnn3") == (
         "equivalent to no effect (its interval lies within ±0.01)")
+
+
+def test_the_mixed_cost_is_tested_on_its_number_not_only_its_sign(tmp_path):
+    """"Mixing costs about 0.02": a significant cost of 0.002 is smaller than the paper's, not support for it."""
+    rng = np.random.default_rng(11)
+    records = []
+    for seed in range(5):
+        base = base_scores(seed)
+        records.append(record("dcgan", seed, base.tolist(), seg="cdnn3", loss="tanimoto"))
+        records.append(record("dcgan", seed, (base - 0.002 + rng.normal(0, 0.0003, base.size)).tolist(),
+                              seg="cdnn3", loss="tanimoto", schedule="mixed"))
+    text = bench_main("claims", "--runs", str(write(tmp_path, records))).stdout
+    said = verdict(text, "mixing real and dcgan images in one phase costs about 0.02 for cdnn3")
+    assert said == "smaller than the paper's (its interval excludes zero and excludes the paper's -0.020)"

@@ -242,7 +242,8 @@ def claims(records: list[dict[str, Any]], metric: str = "jaccard") -> dict[tuple
                                    -1, numbers[paper.BOTH] - numbers[single]))
             for gan in GANS:
                 verdicts.append(_claim(table, f"mixing real and {gan} images in one phase costs about 0.02 for {row}",
-                                       f"{paper.MIXED_COST:+.3f} (average)", (row, f"{gan} (mixed)"), (row, gan), -1))
+                                       f"{paper.MIXED_COST:+.3f} (average)", (row, f"{gan} (mixed)"), (row, gan), -1,
+                                       paper.MIXED_COST))
         verdicts += _scalability(group, metric)
         out[key] = holm(verdicts)
     return out

@@ -21,7 +21,7 @@ from bench.plugin.build import build_segmenter
 from bench.train.checkpoints import load as load_checkpoint
 from bench.data import channels
 from bench.data.images import read_image
-from bench.data.layout import IMAGE_SUFFIXES
+from bench.data.layout import IMAGE_SUFFIXES, same_stem
 from bench.data.prepare import resize_image
 from bench.data.spec import parse_size
 from bench.errors import BenchError, ConfigError
@@ -192,12 +192,10 @@ def predict(predictor: Predictor, paths: list[Path], out: Path, device: torch.de
     ``(image, reason)`` for those that could not be read."""
     if tta not in TTA:
         raise ConfigError(f"--tta {tta!r}: expected one of {', '.join(TTA)}")
-    stems: dict[str, Path] = {}
-    for p in paths:
-        if p.stem in stems:
-            raise ConfigError(f"--images: {p} and {stems[p.stem]} would both write {p.stem}_segmentation.png; "
-                              "predict them into different --out folders")
-        stems[p.stem] = p
+    twins = same_stem(paths)
+    if twins:
+        raise ConfigError(f"--images: {twins[1]} and {twins[0]} would both write {twins[0].stem}_segmentation.png; "
+                          "predict them into different --out folders")
     refuse_existing(paths, out, write_probabilities, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []

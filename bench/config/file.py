@@ -37,16 +37,21 @@ def check_seed(value: Any, where: str) -> int:
     return value
 
 
+def read_toml(path: Path, where: str) -> dict[str, Any]:
+    """The TOML document at ``path``; an unreadable, non-UTF-8 or invalid file is an error naming ``where``."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
+
+
 def read(path: Path) -> dict[str, Any]:
     """The settings of a configuration file, keys normalised and values cast; errors name the file and key."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read it ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"--config {path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
+    data = read_toml(Path(path), f"--config {path}")
     if "run" in data:
         if set(data) - {"run", "description"} or not isinstance(data["run"], dict):
             raise ConfigError(f"--config {path}: expected the settings at the top level or in one [run] table; "

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bench.config import profiles
-from bench.config.options import cast_setting
 from bench.config.run import RunOptions
 from bench.errors import ConfigError
 
@@ -30,12 +29,6 @@ class Layer:
     """Keys a later layer may not change (a grid's axes: the sweep would run one cell twice)."""
     verb: str = "varies"
     """What this layer does with its fixed keys, for the error: a grid *varies* them."""
-
-    @classmethod
-    def of(cls, source: str, values: dict[str, Any], fixed: Iterable[str] = ()) -> "Layer":
-        """A layer of raw values (a TOML table, ``--set`` pairs), each key normalised and its value cast."""
-        cast = dict(cast_setting(k, v, source) for k, v in values.items() if v is not None)
-        return cls(source, cast, frozenset(k.replace("-", "_") for k in fixed))
 
 
 def merge(layers: Iterable[Layer]) -> dict[str, Any]:

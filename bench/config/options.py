@@ -103,10 +103,3 @@ def parse_settings(pairs: Iterable[str], where: str = "--set") -> dict[str, Any]
         norm, cast = cast_setting(key.strip(), value.strip(), where)
         out[norm] = cast
     return out
-
-
-def split_run_options(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A grid cell or ``--set`` dict split into ``RunOptions`` keywords and profile overrides."""
-    own = {k: v for k, v in values.items() if k in OPTION_TYPES}
-    overrides = {k: v for k, v in values.items() if k in profiles.BY_NAME}
-    return own, overrides

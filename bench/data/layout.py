@@ -51,12 +51,20 @@ def match_pairs(
     return pairs
 
 
-def _unique_stems(files: list[Path]) -> None:
-    """Refuse two files of one id (``x.jpg`` and ``x.png``): which one is the image (or the mask) would depend on
-    the order a directory lists them, and both would be used, or one silently."""
+def same_stem(files: list[Path]) -> tuple[Path, Path] | None:
+    """The first two of ``files`` with one stem (``x.jpg`` and ``x.png``), or ``None``: they would name one id."""
     seen: dict[str, Path] = {}
     for path in files:
         if path.stem in seen:
-            raise DataError(f"{seen[path.stem]} and {path}: two files with the id {path.stem!r}; keep one of them "
-                            "(the split would otherwise use both, or one chosen by directory order)")
+            return seen[path.stem], path
         seen[path.stem] = path
+    return None
+
+
+def _unique_stems(files: list[Path]) -> None:
+    """Refuse two files of one id: which one is the image (or the mask) would depend on the order a directory
+    lists them, and both would be used, or one silently."""
+    twins = same_stem(files)
+    if twins:
+        raise DataError(f"{twins[0]} and {twins[1]}: two files with the id {twins[0].stem!r}; keep one of them "
+                        "(the split would otherwise use both, or one chosen by directory order)")

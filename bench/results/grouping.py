@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any, Callable
 
+import numpy as np
+
 from bench.config import profiles
 from bench.results.records import gen_label
 from bench.results.reader import normalise, run_environment
@@ -19,6 +21,15 @@ def md(text: Any) -> str:
     """``text`` safe inside a markdown table cell or heading: no pipe, newline or HTML can break or inject."""
     return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
             .replace("`", "'").replace("\r", " ").replace("\n", " "))
+
+
+def mean_sd(values: list[float]) -> str:
+    """A cell's mean ± standard deviation over seeds; one value has no standard deviation, so it is shown alone."""
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{np.mean(values):.4f} ± {float(np.std(values, ddof=1)):.4f}"
 
 
 BASELINE = "real only"

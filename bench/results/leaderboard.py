@@ -12,7 +12,8 @@ import numpy as np
 from bench.results import paper
 from bench.config.identity import digest
 from bench.data.spec import parse_spec
-from bench.results.grouping import BASELINES, by_environment, distinct_labels, md, group_tables, row_label, strategy
+from bench.results.grouping import (BASELINES, by_environment, distinct_labels, md, group_tables, mean_sd,
+                                    row_label, strategy)
 from bench.results.reader import run_environment
 from bench.results.records import data_label, safe_name
 from bench.results.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means
@@ -73,7 +74,7 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
             line = [row]
             for col in cols:
                 values = cells.get((row, col))
-                line.append(f"{_mean_sd(values)} (n={len(values)})" if values else "–")
+                line.append(f"{mean_sd(values)} (n={len(values)})" if values else "–")
             out.append("| " + " | ".join(line) + " |")
         out.append("")
         samples = cell_samples(members, metric)  # once per table, shared by every baseline's comparison
@@ -230,15 +231,6 @@ def _distribution(rows: list[str], cols: list[str], members: dict, figures: dict
     return lines + [""]
 
 
-def _mean_sd(values: list[float]) -> str:
-    """Mean ± standard deviation over seeds; one value has no standard deviation, so it is shown alone."""
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{np.mean(values):.4f} ± {float(np.std(values, ddof=1)):.4f}"
-
-
 def _quality_setting(record: dict[str, Any]) -> dict[str, str]:
     """What a generator-quality record measured, besides its seed: rows pool seeds of equal settings only."""
     run, metrics = record["run"], record["metrics"]
@@ -318,12 +310,12 @@ def render_quality(records: list[dict[str, Any]]) -> str:
             space = f"F{spaces.index(setting['features']) + 1}" if "features" in setting else "–"
             coherence = [m["mask_coherence"]["value"] for m in ms if "mask_coherence" in m]
             out.append(
-                f"| {labels[key]} | {_mean_sd([f['fid'] for f in feats])} | "
-                f"{_mean_sd([1000 * f['kid']['value'] for f in feats])} | "
+                f"| {labels[key]} | {mean_sd([f['fid'] for f in feats])} | "
+                f"{mean_sd([1000 * f['kid']['value'] for f in feats])} | "
                 f"{_mean_only([1000 * f['kid']['std'] for f in feats])} | "
-                + " | ".join(_mean_sd([f[k] for f in feats]) for k in ("precision", "recall", "density", "coverage"))
-                + f" | {space} | {_mean_sd(coherence)} | {_mean_sd([m['diversity_ssim']['value'] for m in ms])} | "
-                f"{_mean_sd([m['checkerboard']['value'] for m in ms])} | {setting['N']} | {len(ms)} |"
+                + " | ".join(mean_sd([f[k] for f in feats]) for k in ("precision", "recall", "density", "coverage"))
+                + f" | {space} | {mean_sd(coherence)} | {mean_sd([m['diversity_ssim']['value'] for m in ms])} | "
+                f"{mean_sd([m['checkerboard']['value'] for m in ms])} | {setting['N']} | {len(ms)} |"
             )
             real[setting["N"]][0].extend(m["diversity_ssim"]["real"] for m in ms)
             real[setting["N"]][1].extend(m["checkerboard"]["real"] for m in ms)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.results.grouping import BASELINE, distinct_labels, group_tables, strategy
+from bench.results.grouping import BASELINE, distinct_labels, group_tables, mean_sd, strategy
 from bench.results.records import safe_name
 from bench.results.reader import normalise
 
@@ -69,12 +69,7 @@ def render(records: list[dict[str, Any]], seg: str = "cdnn0", plots: Path | None
             cells = []
             for c in cols:
                 values = by_strategy[c].get(n)
-                if not values:
-                    cells.append("–")
-                elif len(values) == 1:  # one seed: no standard deviation exists
-                    cells.append(f"{values[0]:.4f} (n=1)")
-                else:
-                    cells.append(f"{np.mean(values):.4f} ± {float(np.std(values, ddof=1)):.4f} (n={len(values)})")
+                cells.append(f"{mean_sd(values)} (n={len(values)})" if values else "–")
             out.append(f"| {n} | " + " | ".join(cells) + " |")
         out.append("")
         real = [(n, float(np.mean(v))) for n, v in by_strategy.get(BASELINE, {}).items()]

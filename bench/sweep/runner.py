@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -18,6 +17,7 @@ from typing import Any, Callable
 from bench.config import run as configuration
 from bench.config.run import RunOptions
 from bench.errors import ConfigError
+from bench.config.file import read_toml
 from bench.config.layers import Layer, merge, run_options
 from bench.config.options import cast_setting, unique_keys
 from bench.plugin.host import PluginHost
@@ -25,10 +25,6 @@ from bench.results.records import run_dir
 from bench.results.reader import RecordProblem, read_record
 from bench.storage.atomic import atomic_write_bytes, write_json
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 STRATEGIES = ["none", "dcgan", "lapgan", "dcgan,lapgan"]
 TABLE2_SEGMENTERS = [f"cdnn{i}" for i in range(7)]
@@ -84,14 +80,7 @@ def check_keys(values: dict[str, Any], where: str) -> dict[str, Any]:
 
 def from_toml(path: Path) -> Grid:
     """A grid file: ``[grid]`` lists are crossed (``seed`` may be one of them), ``[run]`` is shared by all runs."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"grid {path}: cannot read it ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"grid {path}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"grid {path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
+    data = read_toml(path, f"grid {path}")
     unknown = set(data) - {"grid", "run", "description"}
     if unknown or not isinstance(data.get("grid"), dict):
         raise ConfigError(f"grid {path}: expected a [grid] table of lists (and optionally [run] and description); "

@@ -9,26 +9,47 @@ import click
 from bench.cli.common import err, host_of, overwrite_option, refuse_to_replace
 
 
-@click.command(name="ensemble")
+@click.command(name="ensemble", short_help="Ensemble finished runs; score and record it.")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
 @click.option("--high", default=0.8, show_default=True, type=float, help="Threshold that finds the lesion centre.")
 @click.option("--low", default=0.4, show_default=True, type=float, help="Threshold of the final mask.")
+@click.option("--tune", metavar="folds:K|split:NAME", default=None,
+              help="Choose --high/--low from a grid on images the ensemble is not scored on: folds:K cross-fits on "
+                   "K folds of the scored images (each fold uses the pair best on the others); split:NAME chooses on "
+                   "another split of the test dataset.")
+@click.option("--tune-seed", default=0, show_default=True, type=int, help="Seed of the folds of --tune folds:K.")
+@click.option("--groups", default=1, show_default=True, type=int,
+              help="Deal RUN_DIRS by seed into this many disjoint ensembles of the same experiments (each recorded; "
+                   "the leaderboard then has several units per ensemble cell, and an interval).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--save-predictions", is_flag=True, help="Write predictions/<id>_segmentation.png (0/255).")
 @click.pass_context
-def ensemble_command(ctx: click.Context, run_dirs, out, high, low, device, save_predictions) -> None:
-    """Mean-probability ensemble of finished RUN_DIRS with dual-threshold post-processing, scored and recorded."""
-    from bench.apply.ensemble import ensemble
+def ensemble_command(ctx: click.Context, run_dirs, out, high, low, tune, tune_seed, groups, device,
+                     save_predictions) -> None:
+    """Ensemble finished runs: mean probability, dual threshold, scored."""
+    from bench.apply.ensemble import ensembles
+    from bench.apply.thresholds import parse_tuning
 
-    record = ensemble(host_of(ctx), list(run_dirs), out, high, low, device, save_predictions)
-    s = record["summary"]
-    click.echo(f"jaccard {s['jaccard']:.4f}  dice {s['dice']:.4f}  threshold-jaccard {s['threshold_jaccard']:.4f}  "
-               f"({s['n_images']} images, {s['below_0.6']} below 0.6, {s['below_0.7']} below 0.7)")
-    click.echo(f"record: {record['_path']}")
+    if tune is not None and any(ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT
+                                for p in ("high", "low")):
+        raise click.UsageError("--tune chooses --high and --low; give either --tune or the thresholds")
+    tuning = parse_tuning(tune, tune_seed) if tune is not None else None
+    for record in ensembles(host_of(ctx), list(run_dirs), out, groups, high=high, low=low, device_name=device,
+                            save_predictions=save_predictions, tuning=tuning):
+        s, run = record["summary"], record["run"]
+        chosen = run.get("tuning")
+        if chosen:
+            how = (f"thresholds cross-fitted on {chosen['folds']} folds: "
+                   + ", ".join(f"({h:g}, {lo:g})" for h, lo in chosen["per_fold"]) if chosen["method"] == "cross-fitted"
+                   else f"thresholds chosen on split {chosen['split']}")
+            click.echo(f"{how}; predict uses ({run['high']:g}, {run['low']:g})")
+        click.echo(f"jaccard {s['jaccard']:.4f}  dice {s['dice']:.4f}  threshold-jaccard {s['threshold_jaccard']:.4f}  "
+                   f"({s['n_images']} images, {s['below_0.6']} below 0.6, {s['below_0.7']} below 0.7)")
+        click.echo(f"record: {record['_path']}")
 
 
-@click.command(name="predict")
+@click.command(name="predict", short_help="Segment new images with a trained run.")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--images", required=True,
               help="A folder of images (JPEG, PNG, BMP, TIFF), or a glob such as 'photos/*.jpg'.")
@@ -76,7 +97,7 @@ def predict_command(ctx, source, images, out, tta, write_probabilities, device, 
         raise click.exceptions.Exit(1)
 
 
-@click.command(name="export")
+@click.command(name="export", short_help="Export a run as TorchScript or ONNX.")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["torchscript", "onnx"]), required=True,
               help="torchscript (torch.jit.load; deprecated in recent PyTorch, still loads) or onnx "

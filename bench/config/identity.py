@@ -109,10 +109,17 @@ def generator_identity(config: dict[str, Any], fingerprint: str, plugin_version:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def ensemble_identity(members: list[Any], seeds: list[Any], high: Any, low: Any, test: Any) -> dict[str, Any]:
-    """An ensemble's identity: its members' identities (as a multiset), the thresholds and the test data."""
+def ensemble_identity(members: list[Any], seeds: list[Any], high: Any, low: Any, test: Any,
+                      tuning: str | None = None) -> dict[str, Any]:
+    """An ensemble's identity: its members' identities (as a multiset), the thresholds and the test data.
+
+    Thresholds chosen by ``tuning`` (``folds:5 seed 0``, ``split:val``) are the choice, not the pair it found:
+    ``high`` and ``low`` read ``tuned`` and the choice is a setting of its own."""
+    if tuning is not None:
+        high, low = "tuned", "tuned"
+    chosen = {"thresholds": tuning} if tuning is not None else {}
     return {"hash": digest({"members": sorted(json.dumps(m, sort_keys=True) for m in members),
-                            "high": high, "low": low, "test data": test}),
+                            "high": high, "low": low, "test data": test, **chosen}),
             "settings": {"members": digest({"m": sorted(json.dumps(m, sort_keys=True) for m in members)})[:8],
                          "member seeds": "+".join(str(s) for s in sorted(seeds, key=str)),
-                         "high": high, "low": low, "test data": test}}
+                         "high": high, "low": low, **chosen, "test data": test}}

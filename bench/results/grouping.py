@@ -139,6 +139,8 @@ def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, A
     col_keys: dict[str, list[str]] = defaultdict(list)
     for (_, col), rs in by_cell.items():
         for k in _differing(rs, False):
+            if k == "member seeds" and _disjoint_members(rs):  # independent replicates of one ensemble design
+                continue
             if k not in ignore and axis_of(k) == "column" and k not in col_keys[col]:
                 col_keys[col].append(k)
     for row, rs in by_row.items():  # columns of one row are compared: name a setting their runs set differently
@@ -167,6 +169,13 @@ def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, A
         clashes = _clashes(records, labels)
     return [(row + f" [{r['identity']['hash'][:8]}]" if (row, col) in clashes else row, col)
             for r, (row, col) in zip(records, labels)]
+
+
+def _disjoint_members(records: list[dict[str, Any]]) -> bool:
+    """Whether ensembles of one identity share no member seed: then each is one unit of a cell (``bench ensemble
+    --groups``); ensembles that share some seeds are not independent and stay apart, labelled by their seeds."""
+    sets = [set(str(r["identity"]["settings"].get("member seeds", "")).split("+")) for r in records]
+    return all(a.isdisjoint(b) for i, a in enumerate(sets) for b in sets[i + 1:])
 
 
 def _clashes(records: list[dict[str, Any]], labels: list[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:

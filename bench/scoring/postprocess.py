@@ -34,13 +34,30 @@ def dual_threshold(prob: np.ndarray, high: float = 0.8, low: float = 0.4) -> np.
     if not 0.0 <= low <= high <= 1.0:
         raise ValueError(f"thresholds must satisfy 0 <= low <= high <= 1, got low={low}, high={high}")
     labels, n = ndimage.label(prob > low, structure=EIGHT)
+    return _keep(labels, n, lesion_centre(prob, high))
+
+
+def dual_threshold_grid(prob: np.ndarray, pairs: list[tuple[float, float]]) -> list[np.ndarray]:
+    """:func:`dual_threshold` at every ``(high, low)`` of ``pairs``, each threshold's components labelled once
+    (a threshold study scores many pairs on large maps)."""
+    for high, low in pairs:
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"thresholds must satisfy 0 <= low <= high <= 1, got low={low}, high={high}")
+    lows: dict[float, tuple[np.ndarray, int]] = {
+        low: ndimage.label(prob > low, structure=EIGHT) for low in {low for _, low in pairs}}
+    centres = {high: lesion_centre(prob, high) for high in {high for high, _ in pairs}}
+    return [_keep(lows[low][0], lows[low][1], centres[high]) for high, low in pairs]
+
+
+def _keep(labels: np.ndarray, n: int, centre: tuple[float, float] | None) -> np.ndarray:
+    """The component of the low-threshold ``labels`` that holds (or is nearest to) ``centre``; the largest when
+    there is no centre; nothing when there is no component."""
     if n == 0:
-        return np.zeros(prob.shape, dtype=bool)
-    centre = lesion_centre(prob, high)
+        return np.zeros(labels.shape, dtype=bool)
     if centre is None:
         sizes = np.bincount(labels.ravel())[1:]
         return labels == int(np.argmax(sizes)) + 1
-    cy, cx = (min(max(int(round(c)), 0), s - 1) for c, s in zip(centre, prob.shape))
+    cy, cx = (min(max(int(round(c)), 0), s - 1) for c, s in zip(centre, labels.shape))
     keep = labels[cy, cx]
     if keep == 0:
         _, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)

@@ -13,6 +13,7 @@ import numpy as np
 from bench.results.grouping import BASELINE, distinct_labels, group_tables, mean_sd, strategy
 from bench.results.records import safe_name
 from bench.results.reader import normalise
+from bench.results.stats import Sample
 
 VARIES = frozenset({"subset", "train data"})
 """What changes along a curve by design: the training subset."""
@@ -46,6 +47,41 @@ def equivalent_images(real: list[tuple[int, float]], value: float) -> tuple[floa
         if low <= value <= high:
             return (n0 if j1 == j0 else n0 + (value - j0) * (n1 - n0) / (j1 - j0)), ""
     return None, (">" if value > max(js) else "<")
+
+
+SHARE_BOOTSTRAP = 2000
+"""Resamples of :func:`share_interval` (seeds within each cell and the shared test images, together)."""
+
+
+def share_interval(real: dict[int, Sample], gan: Sample, size: int, level: float = 0.95,
+                   resamples: int = SHARE_BOOTSTRAP, seed: int = 0) -> tuple[float, float] | None:
+    """A ``level`` interval for what the GAN at ``size`` real images is worth, as a share of ``size`` in extra
+    real images: the percentile bootstrap of :func:`equivalent_images` over the seeds of every cell (the real-only
+    curve's too) and the test images they share, resampled together. ``+inf`` / ``-inf`` stand for a value above
+    / below the real-only curve's range. ``None`` when a side has fewer than two seeds (no seed noise to count).
+    """
+    cells = [*real.values(), gan]
+    if len(gan.units) < 2 or len(real.get(size, gan).units) < 2:
+        return None
+    images = sorted(set.intersection(*(set(c.images) for c in cells)))
+    if not images:
+        return None
+    real = {n: c.restrict(images) for n, c in real.items()}
+    gan = gan.restrict(images)
+    rng = np.random.default_rng(seed)
+    shares = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(images), len(images))
+
+        def mean(c: Sample) -> float:
+            return float(c.scores[rng.integers(0, len(c.units), len(c.units))][:, pick].mean())
+
+        curve = [(n, mean(c)) for n, c in sorted(real.items())]
+        n_eq, bound = equivalent_images(curve, mean(gan))
+        shares.append((n_eq - size) / size if n_eq is not None else (np.inf if bound == ">" else -np.inf))
+    alpha = (1 - level) / 2
+    low, high = np.quantile(np.array(shares), [alpha, 1 - alpha], method="inverted_cdf")
+    return float(low), float(high)
 
 
 def render(records: list[dict[str, Any]], seg: str = "cdnn0", plots: Path | None = None,

@@ -1,7 +1,10 @@
 """The ``tensorboard`` logger: a run's configuration, epoch metrics, summary and plots as TensorBoard events.
 
 Events go to ``RUN/tensorboard/``; a resumed run continues the same event stream (the interrupted attempt's
-events after the last checkpoint are purged). Needs ``tensorboard`` (``pip install 'skinbench[tensorboard]'``).
+events after the last checkpoint are purged). Tags are the harness's metric names: ``train/...`` per epoch,
+``curve/jaccard_scored`` or ``curve/jaccard_holdout`` (and accuracy) for the training curve, named for the images
+it is computed on, and ``summary/...`` and ``plots/...`` at the last epoch's step, where they belong on the time
+axis. Needs ``tensorboard`` (``pip install 'skinbench[tensorboard]'``).
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ class TensorBoardLogger(Logger):
             raise RuntimeError("tensorboard is not installed: pip install 'skinbench[tensorboard]'") from None
         self._writer_class = SummaryWriter
         self.writer: Any = None
+        self.step = 0
+        """The last epoch logged: where the summary and the plots go."""
 
     def start(self, run: TrackedRun) -> None:
+        self.step = run.start_step
         self.writer = self._writer_class(log_dir=str(run.folder / "tensorboard"),
                                          purge_step=run.start_step + 1 if run.resumed else None)
         rows = "\n".join(f"| {k} | {v} |" for k, v in run.config.items())
@@ -34,19 +40,20 @@ class TensorBoardLogger(Logger):
 
     def log_epoch(self, step: int, metrics: dict[str, float], phase: str) -> None:
         for key, value in metrics.items():
-            self.writer.add_scalar(f"{phase}/{key}" if key in {"loss", "train_accuracy"} else key, value, step)
+            self.writer.add_scalar(key, value, step)
+        self.step = max(self.step, step)
         self.writer.flush()
 
     def finish(self, summary: dict[str, Any], artefacts: list[Path]) -> None:
         for key, value in summary.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.writer.add_scalar(f"summary/{key}", value)
+                self.writer.add_scalar(f"summary/{key}", value, self.step)
         from PIL import Image
 
         for path in artefacts:
             if path.suffix == ".png" and path.exists():
                 image = np.asarray(Image.open(path).convert("RGB"))
-                self.writer.add_image(f"plots/{path.stem}", image, dataformats="HWC")
+                self.writer.add_image(f"plots/{path.stem}", image, global_step=self.step, dataformats="HWC")
         self.writer.close()
 
 

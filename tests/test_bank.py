@@ -198,9 +198,9 @@ def test_the_training_curve_is_scored_every_n_epochs_and_at_each_phase_end(bench
     every = bench_run(gen="ellipses", seg="cdnn3", overrides={"synthetic_epochs": 3, "finetune_epochs": 1})
     sparse = bench_run(gen="ellipses", seg="cdnn3", force=True,
                        overrides={"synthetic_epochs": 3, "finetune_epochs": 1, "curve_every": 2})
-    assert [("val_jaccard" in h, "curve_s" in h) for h in sparse["history"]] == \
+    assert [("curve_jaccard" in h, "curve_s" in h) for h in sparse["history"]] == \
         [(False, False), (True, True), (True, True), (True, True)]
-    assert all("val_jaccard" in h for h in every["history"])
+    assert all("curve_jaccard" in h for h in every["history"])
     assert sparse["identity"]["hash"] == every["identity"]["hash"] and sparse["run"]["curve_every"] == 2
     assert sparse["summary"]["jaccard"] == every["summary"]["jaccard"]
     assert "plots/training_curves.png" in sparse["plots"]

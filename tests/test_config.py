@@ -42,6 +42,7 @@ EVERY_FIELD = {
     "threshold": ("0.4", 0.4),
     "eval_batch_size": ("4", 4),
     "curve_every": ("2", 2),
+    "curve_split": ("holdout:0.25", "holdout:0.25"),
 }
 
 
@@ -76,7 +77,8 @@ def test_every_field_reaches_the_record(every_field_run):
     record, _ = every_field_run
     for name, (_, value) in EVERY_FIELD.items():
         assert record["run"][name] == value, name
-    assert record["runtime"]["n_train"] == 16 and record["runtime"]["device"] == "cpu"
+    assert record["runtime"]["n_train"] == 12 and record["runtime"]["device"] == "cpu"  # 4 held out for the curve
+    assert record["runtime"]["curve"]["split"] == "holdout" and record["runtime"]["curve"]["n"] == 4
     assert "n_train" not in record["run"] and "device" not in record["run"]  # runtime facts have their own section
 
 
@@ -103,6 +105,7 @@ def test_every_field_reaches_the_grid_parser(tmp_path):
     (["--width", "0"], "--width: must be greater than 0"),
     (["--threshold", "1"], "--threshold: must lie strictly between 0 and 1"),
     (["--size", "40"], "--size: '40' is not a size"),
+    (["--curve-split", "holdout:0.9"], "--curve-split: expected scored or holdout:F with 0 < F <= 0.5"),
     (["--seed", "-1"], "-1 is not in the range x>=0"),
 ])
 def test_bad_values_fail_before_anything_runs(args, message, tmp_path):
@@ -125,6 +128,9 @@ def test_identity_ignores_the_seed_and_what_the_schedule_does_not_read():
     assert ident(overrides={"epochs": 3}) != base
     assert ident(subset=5) != base
     assert ident(overrides={"epochs": 12}) == base  # the quick profile's own value, given explicitly
+    assert ident(overrides={"curve_split": "scored"}) == base  # the default curve changes no identity
+    assert ident(overrides={"curve_split": "holdout:0.2"}) != base
+    assert ident(overrides={"curve_split": "holdout:.2"}) == ident(overrides={"curve_split": "holdout:0.2"})
 
 
 def test_the_run_folder_carries_the_identity(every_field_run):

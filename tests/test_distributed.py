@@ -34,7 +34,7 @@ def test_two_gloo_processes_train_one_run_and_rank_0_writes_the_record(two_proce
     assert proc.stdout.count("record:") == 1  # one process speaks for the run
     assert len(list(out.rglob("results.json"))) == 1 and len(list(out.rglob("latest.pt"))) == 1
     assert [h["epoch"] for h in record["history"]] == [1, 2, 3, 4]
-    assert all("val_jaccard" in h for h in record["history"])
+    assert all("curve_jaccard" in h for h in record["history"])
 
 
 def test_one_and_two_processes_see_the_same_images_per_epoch(two_process_run, tmp_path):

@@ -67,7 +67,7 @@ def test_scalability_never_pools_curves_of_different_settings():
 
 def test_per_run_plots_and_training_curves_mark_the_phase_boundary(tmp_path):
     r = record("dcgan", 0, [0.2, 0.5, 0.9])
-    r["history"] = history()
+    r["history"] = history()  # a record from before --curve-split: val_ names, the scored split
     names = run_plots(r, tmp_path)
     assert names == ["jaccard_histogram.png", "training_curves.png"]
     assert all(is_png(tmp_path / n) for n in names)
@@ -93,7 +93,7 @@ def test_a_run_draws_its_figures_and_the_cli_links_them(tmp_path):
     path = proc.stdout.split("record: ")[1].strip()
     rec = json.loads(open(path).read())
     assert rec["plots"] == ["plots/jaccard_histogram.png", "plots/training_curves.png"]
-    assert all("val_jaccard" in h and "train_accuracy" in h for h in rec["history"])
+    assert all("curve_jaccard" in h and "train_accuracy" in h for h in rec["history"])
     bench_cli("leaderboard", "--runs", str(out), "--out", str(tmp_path / "lb.md"), "--plots")
     written = (tmp_path / "lb.md").read_text()
     link = written.split("[histogram](")[1].split(")")[0]

@@ -55,7 +55,8 @@ def test_a_logger_gets_config_epochs_summary_and_plots_and_failures_never_stop_t
     assert run.run_id == f"{record['identity']['hash']}-seed-0" and not run.resumed and run.start_step == 0
     assert run.config["seg"] == "cdnn0" and run.config["epochs"] == 2 and run.config["log"].startswith("broken")
     assert [c[1] for c in loggers[1:3]] == [1, 2] and loggers[1][3] == "real"
-    assert {"loss", "train_accuracy", "val_jaccard"} <= set(loggers[1][2])
+    assert {"train/loss", "train/accuracy", "curve/jaccard_scored", "curve/accuracy_scored"} <= set(loggers[1][2])
+    assert not any(name.startswith("val") or "/" not in name for name in loggers[1][2])
     assert loggers[3][1]["jaccard"] == record["summary"]["jaccard"] and all(Path(p).exists() for p in loggers[3][2])
     failed = record["runtime"]["loggers"]["failed"]
     assert "ConnectionError" in failed["broken"] and "ZeroDivisionError" in failed["unbuildable"]
@@ -79,7 +80,11 @@ def test_tensorboard_logger_writes_events_in_the_run_folder(bench_run):
     pytest.importorskip("tensorboard", reason="tensorboard is not installed (pip install 'skinbench[tensorboard]')")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    record = bench_run(seg="cdnn0", log="tensorboard", overrides={"epochs": 2})
+    record = bench_run(seg="cdnn0", log="tensorboard", overrides={"epochs": 2, "curve_split": "holdout:0.25"})
     events = EventAccumulator(str(Path(record["_path"]).parent / "tensorboard")).Reload()
-    assert [e.step for e in events.Scalars("real/loss")] == [1, 2]
-    assert "summary/jaccard" in events.Tags()["scalars"] and events.Tags()["images"]
+    scalars = events.Tags()["scalars"]
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2]
+    assert [e.step for e in events.Scalars("curve/jaccard_holdout")] == [1, 2] and "curve/accuracy_holdout" in scalars
+    assert not any(tag.startswith(("val", "curve/jaccard_scored")) for tag in scalars)
+    assert [e.step for e in events.Scalars("summary/jaccard")] == [2]  # after the epochs, not at step 0
+    assert all(e.step == 2 for tag in events.Tags()["images"] for e in events.Images(tag)) and events.Tags()["images"]

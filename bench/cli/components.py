@@ -12,7 +12,7 @@ from bench.plugin.host import get_host
 from bench.plugin.catalog import KINDS
 
 
-@click.command()
+@click.command(short_help="Installed plugins and what they registered.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--available", is_flag=True, help="Plugin packages in the registry that are not installed.")
 @click.pass_context
@@ -46,7 +46,7 @@ def plugins(ctx: click.Context, as_json: bool, available: bool) -> None:
             console.print(e, markup=False, highlight=False)
 
 
-@click.command(name="list")
+@click.command(name="list", short_help="Components of one kind, by name pattern.")
 @click.argument("kind", type=click.Choice(KINDS + tuple(k[:-1] for k in KINDS)))
 @click.argument("pattern", required=False)
 @click.pass_context
@@ -58,7 +58,7 @@ def list_components(ctx: click.Context, kind: str, pattern: str | None) -> None:
         console.print(line, markup=False, highlight=False)
 
 
-@click.command()
+@click.command(short_help="One component: options, reference, layers.")
 @click.argument("name")
 @click.pass_context
 def describe(ctx: click.Context, name: str) -> None:

@@ -13,11 +13,11 @@ from bench.cli.common import overwrite_option, refuse_to_replace, host_of
 from bench.errors import BenchError, DataError
 
 
-@click.group()
+@click.group(short_help="Download and check datasets.")
 def data() -> None:
-    """Check datasets."""
+    """Download the official ISIC 2017 archives, and check any dataset's pairs before training on them."""
 
-@data.command("download")
+@data.command("download", short_help="Download ISIC 2017 Part 1 and extract it.")
 @click.argument("name", type=click.Choice(["isic2017"]))
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="Folder to download into.")
 @click.option("--splits", default="train,val,test", show_default=True, help="Which splits' archives.")
@@ -43,7 +43,7 @@ def download(name: str, root: Path, splits: str, base_url: str | None, remove_ar
                              limits=Limits(int(max_extract_gb * 2**30), max_members))
     click.echo(f"done: use --data isic2017:{root}")
 
-@data.command("check")
+@data.command("check", short_help="Validate a dataset; find near-duplicates.")
 @click.argument("spec")
 @click.option("--duplicate-threshold", default=0.95, show_default=True, type=click.FloatRange(0, 1),
               help="Thumbnail correlation at which two images of different splits count as near-copies.")

@@ -44,11 +44,11 @@ def resolved(ctx: click.Context, gen: str, profile: str, seed: int, overrides: d
     return build_gan(host_of(ctx), gen, profile, seed, overrides)
 
 
-@click.group()
+@click.group(short_help="Train, sample and measure generators.")
 def gan() -> None:
     """Train and cache generators, look at their samples, measure their quality."""
 
-@gan.command("train")
+@gan.command("train", short_help="Train a generator once and cache it.")
 @gan_options
 @click.pass_context
 def train(ctx, gen, profile, seed, device, **overrides) -> None:
@@ -60,7 +60,7 @@ def train(ctx, gen, profile, seed, device, **overrides) -> None:
                              reporter, click.echo)
     click.echo(json.dumps({k: info[k] for k in ("name", "key", "cache", "checkpoint", "final_losses")}, indent=2))
 
-@gan.command("sample")
+@gan.command("sample", short_help="A PNG grid of a generator's samples.")
 @gan_options
 @click.option("--n", "n", default=16, show_default=True, type=int, help="Number of samples.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="PNG file to write.")
@@ -82,7 +82,7 @@ def sample(ctx, gen, profile, seed, device, n, out, sample_seed, overwrite, **ov
     atomic_save(out, lambda tmp: image.save(tmp, format="PNG"))
     click.echo(f"wrote {out} ({n} samples, {image.width}x{image.height} pixels)")
 
-@gan.command("quality")
+@gan.command("quality", short_help="Measure a generator's sample quality.")
 @gan_options
 @click.option("--n", "n", default=64, show_default=True, type=int, help="Samples to measure.")
 @click.option("--reference", type=click.Path(path_type=Path), default=None,

@@ -1,5 +1,5 @@
 """The ``bench`` command group and its entry point: every command lives in a module of ``bench.cli`` by what it
-does (``run``; ``components``: plugins, list, describe; ``results``: leaderboard, claims, scalability;
+does (``run``; ``components``: plugins, list, describe; ``results``: leaderboard, results, claims, scalability;
 ``apply``: ensemble, predict, export; ``perf``; the ``data``, ``gan`` and ``sweep`` groups) and is added here;
 plugins add theirs through ``bench_register_commands``."""
 
@@ -23,8 +23,8 @@ def cli(strict_plugins: bool) -> None:
 
 
 for command in (run.run, components.plugins, components.list_components, components.describe, apply.ensemble_command,
-                results.leaderboard, results.claims, results.scalability, apply.predict_command, apply.export_command,
-                perf.perf_command, data.data, gan.gan, sweep.sweep):
+                results.leaderboard, results.results_command, results.claims, results.scalability,
+                apply.predict_command, apply.export_command, perf.perf_command, data.data, gan.gan, sweep.sweep):
     cli.add_command(command)
 
 

@@ -15,7 +15,7 @@ from bench.config.profiles import BY_NAME, PROFILE_NAMES
 from bench.errors import BenchError
 
 
-@click.command(name="perf")
+@click.command(name="perf", short_help="Rates of training, evaluation, sampling.")
 @click.option("--grid", "grids", multiple=True, metavar="GRID",
               help="Measure exactly the rows bench sweep GRID --estimate needs (table2, table3, scalability, a .toml; "
                    "repeatable: each row once).")

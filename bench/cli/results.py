@@ -1,4 +1,5 @@
-"""``bench leaderboard``, ``bench claims`` and ``bench scalability``: tables, verdicts and curves from records."""
+"""``bench leaderboard``, ``bench results``, ``bench claims`` and ``bench scalability``: tables, data, verdicts and
+curves from records."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from bench.cli.common import overwrite_option, refuse_to_replace, err, host_of
 from bench.errors import BenchError
 
 
-@click.command()
+@click.command(short_help="Markdown leaderboards from run records.")
 @click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
 @click.option("--out", default=None, type=click.Path(path_type=Path), help="Write the markdown here too.")
 @click.option("--metric", default="jaccard", show_default=True,
@@ -23,9 +24,13 @@ from bench.errors import BenchError
 @click.option("--pool-environments", is_flag=True,
               help="Pool runs of one experiment from different environments (device, precision, torch version) "
                    "into one cell; by default each environment is its own cell.")
+@click.option("--format", "fmt", default="md", show_default=True, type=click.Choice(["md", "csv", "json"]),
+              help="md: the markdown board; csv, json: its cells as numbers, a row per (table, row, column, "
+                   "baseline) (README.md, 'Results as data'; generator-quality tables are markdown only). With "
+                   "--out, csv and json are written there only.")
 @overwrite_option(note="; the plots folder beside it is the leaderboard's own and is always redrawn")
 def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baselines: tuple[str, ...],
-                pool_environments: bool, overwrite: bool) -> None:
+                pool_environments: bool, fmt: str, overwrite: bool) -> None:
     """Markdown leaderboards (Table 2 style) from the records under RUNS."""
     from bench.results.grouping import BASELINES
     from bench.results.leaderboard import render, render_quality
@@ -34,6 +39,11 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baseline
 
     if not runs.is_dir():
         raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
+    if fmt != "md":
+        if plots:
+            raise BenchError(f"--plots draws the markdown board's figures; it does not go with --format {fmt}")
+        _board_data(runs, out, metric, baselines or BASELINES, pool_environments, fmt, overwrite)
+        return
     records, warnings = load_records(runs, metric)
     quality, quality_warnings = load_quality(runs)
     for w in warnings + quality_warnings:
@@ -53,7 +63,66 @@ def leaderboard(runs: Path, out: Path | None, metric: str, plots: bool, baseline
     click.echo(text)
 
 
-@click.command()
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        err.print("[yellow]warning:[/] ", end="")
+        err.print(w, markup=False, highlight=False)
+
+
+def _check_out(out: Path | None, overwrite: bool, example: str) -> None:
+    if out is not None and out.is_dir():
+        raise BenchError(f"--out {out}: is a folder; expected a file name such as {out / example}")
+    refuse_to_replace(out, "--out", overwrite)
+
+
+def _board_data(runs: Path, out: Path | None, metric: str, baselines: tuple[str, ...], pool_environments: bool,
+                fmt: str, overwrite: bool) -> None:
+    """``bench leaderboard --format csv|json``: the board's cells as data (``results/export.board_table``)."""
+    from bench.results.export import board_table, write
+    from bench.results.reader import load_records
+
+    _check_out(out, overwrite, f"leaderboard.{fmt}")
+    records, warnings = load_records(runs, metric)
+    _warn(warnings)
+    text = write(board_table(records, metric, baselines, pool_environments), fmt, out)
+    if text is not None:
+        click.echo(text, nl=False)
+
+
+@click.command("results", short_help="Run records as CSV, JSON or Parquet.")
+@click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "json", "parquet"]),
+              help="parquet needs --out and pyarrow (pip install pyarrow) or fastparquet.")
+@click.option("--out", default=None, type=click.Path(path_type=Path),
+              help="Write the table here (default: csv and json to standard output).")
+@click.option("--per-image", is_flag=True, help="A row per (run, test image): the per-image scores and the run's key.")
+@overwrite_option()
+def results_command(runs: Path, fmt: str, out: Path | None, per_image: bool, overwrite: bool) -> None:
+    """The records under RUNS as data: a row per run or ensemble that the leaderboard counts (settings, identity,
+    data, environment, scores, timings; README.md, 'Results as data')."""
+    from bench.results.export import image_table, parquet_engine, run_table, write
+    from bench.results.reader import load_records
+
+    if not runs.is_dir():
+        raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
+    if fmt == "parquet":
+        if out is None:
+            raise BenchError("--format parquet writes a binary file: give --out FILE.parquet")
+        parquet_engine()
+    _check_out(out, overwrite, f"results.{fmt}")
+    records, warnings = load_records(runs, "jaccard")
+    _warn(warnings)
+    if not records:
+        err.print(f"[yellow]warning:[/] no finished runs under {runs}", highlight=False)
+    table = image_table(records) if per_image else run_table(records)
+    text = write(table, fmt, out)
+    if text is not None:
+        click.echo(text, nl=False)
+    else:
+        err.print(f"{len(table.rows)} rows: {out}", markup=False, highlight=False)
+
+
+@click.command(short_help="A verdict on each of the paper's claims.")
 @click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
 @click.option("--out", default=None, type=click.Path(path_type=Path), help="Write the markdown here too.")
 @click.option("--metric", default="jaccard", show_default=True,
@@ -80,7 +149,7 @@ def claims(runs: Path, out: Path | None, metric: str, overwrite: bool) -> None:
     click.echo(text)
 
 
-@click.command()
+@click.command(short_help="Figs. 8/9: Jaccard vs real training images.")
 @click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
 @click.option("--seg", default="cdnn0", show_default=True, help="The segmenter whose runs form the curves.")
 @click.option("--out", default=None, type=click.Path(path_type=Path),

@@ -35,7 +35,7 @@ def typed_settings(ctx: click.Context) -> dict[str, object]:
     return out
 
 
-@click.command()
+@click.command(short_help="Train and score one run; write its record.")
 @click.option("--gen", default="none", show_default=True, help="Generator(s): NAME, NAME1,NAME2 (alternated), or none.")
 @click.option("--seg", default="unet", show_default=True, help="Segmenter name, e.g. unet.")
 @click.option("--loss", default=None, help="Loss name; default: the segmenter's.")

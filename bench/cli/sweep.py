@@ -25,14 +25,14 @@ class _SweepGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-@click.group(cls=_SweepGroup)
+@click.group(cls=_SweepGroup, short_help="Grids of runs, locally or on SLURM.")
 def sweep() -> None:
     """Grids of runs (table2, table3, scalability, or a TOML file) on this machine or on SLURM (submitit).
 
     bench sweep GRID [options] submits the runs that are not done; bench sweep status NAME reports them.
     """
 
-@sweep.command("start", hidden=True)
+@sweep.command("start", hidden=True, short_help="Submit a grid's runs that are not done.")
 @click.argument("grid")
 @click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 (default: the grid's, or 0).")
 @click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
@@ -108,7 +108,7 @@ def start(ctx, grid, seeds, executor, out, data, profile, device, settings, name
     else:
         click.echo(f"queued; follow it with: bench sweep status {name or spec.name} --out {out}")
 
-@sweep.command("status")
+@sweep.command("status", short_help="Done, running, pending and failed runs.")
 @click.argument("name")
 @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path), help="Runs folder.")
 def status(name: str, out: Path) -> None:
@@ -118,7 +118,7 @@ def status(name: str, out: Path) -> None:
     folder = Path(name) if (Path(name) / "sweep.json").exists() else sw.sweep_folder(out, name)
     _report(sw, folder)
 
-@sweep.command("grids")
+@sweep.command("grids", short_help="The built-in grids and their runs per seed.")
 def grids() -> None:
     """The built-in grids and their runs per seed."""
     from bench.sweep import runner as sw
@@ -139,7 +139,7 @@ def _estimate(host, entries, perf_files: list[Path], runs_per_gpu: int, again: s
         complete = not any(r.missing for r in runs)
         click.echo(json.dumps({
             "runs": [{"args": r.entry["command"], "done": sw.done(r.entry), "images": r.images,
-                      "curve_points": r.plan.curve_points, "gan_s": r.gan_s, "train_s": r.train_s, "eval_s": r.eval_s,
+                      "curve_points": r.plan.curve_points, "curve_pairs": r.plan.n_curve, "gan_s": r.gan_s, "train_s": r.train_s, "eval_s": r.eval_s,
                       "total_s": r.total_s} for r in runs],
             "runs_per_gpu": runs_per_gpu,
             "total_s": sum(r.total_s or 0.0 for r in runs) / runs_per_gpu if complete else None,

@@ -36,6 +36,37 @@ def _size(v: Any) -> str | None:
     return None
 
 
+CURVE_SPLIT_FORM = "expected scored or holdout:F with 0 < F <= 0.5 (e.g. holdout:0.2)"
+"""The form ``--curve-split`` takes, for every error about it."""
+
+
+def parse_curve_split(text: str) -> float | None:
+    """``scored`` -> ``None`` (the curve is on the scored split); ``holdout:F`` -> ``F``, the fraction of the
+    training split held out for the curve. A ConfigError naming ``--curve-split`` and the form otherwise."""
+    kind, sep, value = str(text).strip().partition(":")
+    if kind.lower() == "scored" and not sep:
+        return None
+    fraction = math.nan
+    if kind.lower() == "holdout" and sep:
+        try:
+            fraction = float(value)
+        except ValueError:
+            pass
+    if not 0.0 < fraction <= 0.5:  # NaN fails too
+        raise ConfigError(f"--curve-split: {CURVE_SPLIT_FORM}, got {text!r}")
+    return fraction
+
+
+def format_curve_split(fraction: float | None) -> str:
+    """The one spelling of a curve split (``holdout:0.2`` for ``holdout:.20``): one run, one folder."""
+    return "scored" if fraction is None else f"holdout:{fraction!r}"
+
+
+def _curve_split(v: Any) -> str | None:
+    parse_curve_split(v)
+    return None
+
+
 @dataclass(frozen=True)
 class Field:
     """One protocol setting: its type, its value in each profile, its option's help, and its check.
@@ -118,8 +149,11 @@ FIELDS: tuple[Field, ...] = (
     _f("threshold", float, 0.5, 0.5, "Probability threshold of the prediction.", check=_open_unit),
     _f("eval_batch_size", int, 16, 32, "Batch size of prediction (does not change scores).", check=_at_least(1),
        identity=False),
-    _f("curve_every", int, 5, 1, "Score the training curve (val_jaccard, Fig. 5) every N epochs of a phase and at "
+    _f("curve_every", int, 5, 1, "Score the training curve (curve_jaccard, Fig. 5) every N epochs of a phase and at "
        "its last epoch (does not change scores).", check=_at_least(1), identity=False, metavar="N"),
+    _f("curve_split", str, "scored", "scored", "What the training curve (Fig. 5) is computed on: scored (the "
+       "scored split: for reading, never for choosing an epoch) or holdout:F (a fraction F <= 0.5 of the training "
+       "pairs, chosen by id, removed from all training).", check=_curve_split, metavar="SPLIT"),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
@@ -148,5 +182,6 @@ def resolve(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     for key in ("size", "gan_size"):
         if values[key] is not None:
             values[key] = format_size(parse_size(values[key], BY_NAME[key].option))
+    values["curve_split"] = format_curve_split(parse_curve_split(values["curve_split"]))
     values["profile"] = name
     return values

@@ -138,6 +138,9 @@ class RunConfig:
     eval_batch_size: int
     curve_every: int = 1
     """Epochs between two points of the training curve (and the last of each phase); not part of identity."""
+    curve_split: str = "scored"
+    """What the curve is computed on: ``scored`` (the scored split) or ``holdout:F`` (training pairs held out
+    from all training, so part of identity); see :attr:`curve_holdout`."""
     augment: AugmentConfig = AugmentConfig()
     optimizer: str = "adam"
     protocol_version: int = bench.PROTOCOL_VERSION
@@ -158,11 +161,17 @@ class RunConfig:
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
 
+    @property
+    def curve_holdout(self) -> float | None:
+        """The fraction of the training split held out for the curve (``holdout:F``), or ``None`` (``scored``)."""
+        return profiles.parse_curve_split(self.curve_split)
+
     def as_record(self) -> dict[str, Any]:
-        """The record's ``run`` section: JSON values, the same keys records have always had."""
+        """The record's ``run`` section: JSON values, the same keys records have always had (``curve_split`` only
+        when it holds pairs out: a curve on the scored split changes nothing trained, and no identity)."""
         settings = {f.name: format_size(v) if isinstance(v, tuple) else v
                     for f in profiles.FIELDS for v in [getattr(self, f.name)]
-                    if not (f.name == "sample_steps" and v is None)}
+                    if not (f.name == "sample_steps" and v is None) and not (f.name == "curve_split" and v == "scored")}
         return {
             "gen": list(self.gen), "seg": self.seg, "loss": self.loss, "loss_default": self.loss_default,
             "schedule": self.schedule, "profile": self.profile, "seed": self.seed, **settings, "test": self.test,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from typing import Any
 
@@ -185,3 +186,26 @@ def select_training(split: Split, exclude: Any, subset: int | None, subset_seed:
         chosen = sorted(int(i) for i in rng.choice(len(split), size=subset, replace=False))
         split = SubsetSplit(split, chosen, f"subset:{subset}:{subset_seed}")
     return split
+
+
+def curve_holdout_ids(split: Split, fraction: float) -> frozenset[str]:
+    """The ids of the pairs of ``split`` that ``--curve-split holdout:F`` holds out: the ``round(F * n)`` whose
+    hash of the id is smallest. Chosen from the ids alone, never from the seed, ``--subset-seed`` or
+    ``--fold-seed``, so every seed and strategy on the same data holds out the same images."""
+    ids = split.ids()
+    count = int(fraction * len(ids) + 0.5)
+    ranked = sorted(ids, key=lambda image: (hashlib.sha256(f"skinbench curve {image}".encode()).digest(), image))
+    return frozenset(ranked[:count])
+
+
+def hold_out(split: Split, held: frozenset[str], spec: str, where: str) -> tuple[Split, Split]:
+    """``(trained on, curve)``: the pairs of ``split`` outside ``held`` and those in it; an error naming
+    ``--curve-split SPEC`` when either side is empty (``where`` says which pairs were divided)."""
+    ids = split.ids()
+    keep = [i for i, image in enumerate(ids) if image not in held]
+    curve = [i for i, image in enumerate(ids) if image in held]
+    if not keep or not curve:
+        raise ConfigError(f"--curve-split {spec}: holds out {len(curve)} of the {len(ids)} {where}, leaving {len(keep)} to "
+                          "train on; expected at least 1 pair on either side (another F, or more data)")
+    label = f"curve-holdout:{hashlib.sha256(','.join(sorted(held)).encode()).hexdigest()[:12]}"
+    return SubsetSplit(split, keep, f"{label}:train"), SubsetSplit(split, curve, f"{label}:curve")

@@ -86,6 +86,17 @@ def _show(value: Any) -> str:
     return text[:8] if len(text) >= 12 and all(c in "0123456789abcdef" for c in text) else text
 
 
+UNSTATED: dict[str, str] = {"curve_split": "scored"}
+"""Settings a record states only when they are not the default (so that older identities stay the same), and
+what their absence means: a run without ``curve_split`` is a ``scored`` run, which differs from a holdout."""
+
+
+def _settings(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's identity settings with :data:`UNSTATED` defaults filled in."""
+    return {**UNSTATED, **record["identity"]["settings"]} if record["run"].get("kind") != "ensemble" \
+        else record["identity"]["settings"]
+
+
 def _suffix(settings: dict[str, Any], keys: list[str]) -> str:
     keys = [k for k in keys if k in settings]
     return md(" (" + ", ".join(f"{k} {_show(settings[k])}" for k in keys) + ")") if keys else ""
@@ -97,7 +108,7 @@ def _differing(records: list[dict[str, Any]], derived: bool) -> list[str]:
     order: dict[str, None] = {}
     values: dict[str, set[str]] = defaultdict(set)
     for record in records:
-        for key, value in record["identity"]["settings"].items():
+        for key, value in _settings(record).items():
             if key in LABELLED or (key in DERIVED) != derived:
                 continue
             order.setdefault(key)
@@ -153,8 +164,8 @@ def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, A
                     col_keys[col].append(k)
 
     def label() -> list[tuple[str, str]]:
-        return [(row + _suffix(r["identity"]["settings"], row_keys[row]),
-                 col + _suffix(r["identity"]["settings"], col_keys[col])) for r, (row, col) in zip(records, base)]
+        return [(row + _suffix(_settings(r), row_keys[row]),
+                 col + _suffix(_settings(r), col_keys[col])) for r, (row, col) in zip(records, base)]
 
     labels = label()
     clashes = _clashes(records, labels)

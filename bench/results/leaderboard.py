@@ -16,11 +16,35 @@ from bench.results.grouping import (BASELINES, by_environment, distinct_labels, 
                                     row_label, strategy)
 from bench.results.reader import run_environment
 from bench.results.records import data_label, safe_name
-from bench.results.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means
+from bench.results.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means, unit_of
 
 def _order(columns: set[str]) -> list[str]:
-    rest = sorted(c for c in columns if c not in BASELINES)
-    return [c for c in BASELINES if c in columns] + rest
+    """Columns in board order: the baselines first (also when a setting or environment is named in their
+    label, ``real only (environment ...)``), then the strategies alphabetically."""
+    def rank(column: str) -> tuple[int, str]:
+        for i, base in enumerate(BASELINES):
+            if column == base or (column.startswith(base + " (") and not any(
+                    b != base and b.startswith(base + " (") and column.startswith(b) for b in BASELINES)):
+                return i, column
+        return len(BASELINES), column
+    return sorted(columns, key=rank)
+
+
+def cell_members(group: list[dict[str, Any]],
+                 pool_environments: bool = False) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """A table's records by cell, ``(row, column)`` labels as the board prints them (shared with
+    ``results/export.py``, which gives the same cells as data)."""
+    members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    labelled = group if pool_environments else by_environment(group)
+    for cell, record in zip(distinct_labels(labelled, lambda r: md(row_label(r["run"])),
+                                            lambda r: md(strategy(r["run"]))), group):
+        members[cell].append(record)
+    return members
+
+
+def table_order(key: tuple) -> tuple[str, ...]:
+    """The order of a board's tables (``sorted(tables, key=table_order)``)."""
+    return tuple(str(x) for x in key)
 
 
 def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path | None = None,
@@ -39,14 +63,10 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
     if not tables:
         return "# skinbench leaderboard\n\nNo finished runs found.\n"
     out = ["# skinbench leaderboard", ""]
-    for key in sorted(tables, key=lambda k: tuple(str(x) for x in k)):
+    for key in sorted(tables, key=table_order):
         data, test, split, profile, version = key
         group = tables[key]
-        members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        labelled = group if pool_environments else by_environment(group)
-        for cell, record in zip(distinct_labels(labelled, lambda r: md(row_label(r["run"])),
-                                                lambda r: md(strategy(r["run"]))), group):
-            members[cell].append(record)
+        members = cell_members(group, pool_environments)
         envs = sorted({run_environment(r) for r in group})
         cells = {cell: unit_means(records, metric) for cell, records in members.items()}
         rows = sorted({r for r, _ in cells})
@@ -128,12 +148,31 @@ def _seeds_for(result: Comparison, effect: float | None) -> str:
     return f"> {MAX_SEEDS}" + (f" (the test images alone allow {limit:.4f})" if limit >= abs(effect) else "")
 
 
+def base_column(records: list[dict[str, Any]]) -> str:
+    """The strategy a cell's records ran, as its column is labelled before any setting is named in it."""
+    return md(strategy(records[0]["run"]))
+
+
+def baseline_cell(cell: tuple[str, str], baseline: str, members: dict) -> tuple[str, str] | None:
+    """The cell ``cell`` is compared with: its row's cell of strategy ``baseline``. When the row ran that
+    baseline in several environments (a CPU and a GPU), the one in ``cell``'s environment; when none is in its
+    environment, the one with the most seeds (the comparison then names both environments)."""
+    row = cell[0]
+    found = sorted(c for c in members if c[0] == row and base_column(members[c]) == baseline)
+    if len(found) <= 1:
+        return found[0] if found else None
+    here = {run_environment(r) for r in members[cell]}
+    same = [c for c in found if {run_environment(r) for r in members[c]} == here]
+    return same[0] if same else max(found, key=lambda c: len({unit_of(r) for r in members[c]}))
+
+
 def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[tuple[str, str], Sample],
                 metric: str, baseline: str, pool_environments: bool = False) -> list[str]:
     """Each strategy minus the same segmenter's ``baseline``: the seed x image interval, the image-only one,
     the minimum detectable effect and the seeds the paper's gain for that row would need."""
-    others = [c for c in cols if c != baseline]
-    if baseline not in cols:
+    bases = {cell: base_column(records) for cell, records in members.items()}
+    others = [c for c in cols if not any(bases[cell] == baseline for cell in members if cell[1] == c)]
+    if baseline not in bases.values():
         return [f"No `{md(baseline)}` column in this table to compare with (it has: "
                 f"{', '.join(f'`{c}`' for c in cols)}).", ""] if baseline not in BASELINES else []
     if not others:
@@ -153,29 +192,30 @@ def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[t
         "MDE (80%) | paper gain | seeds for paper gain | new seed wins |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    has_baseline = {r for r, _ in members if any(bases[(r, c)] == baseline for c in cols if (r, c) in members)}
     for row in rows:
-        if (row, baseline) not in members:
-            stray = sorted(r for r in rows if (r, baseline) in members and r != row and
-                           (r.startswith(row + " (") or r.startswith(row + " [")))
+        if row not in has_baseline:
+            stray = sorted(r for r in has_baseline if r != row and (r.startswith(row + " (") or r.startswith(row + " [")))
             if stray:  # the row's baseline ran only with other settings: say so where the comparison would be
                 for col in (c for c in others if (row, c) in members):
                     lines.append(f"| {row} | {col} | – (ambiguous: no `{md(baseline)}` run with this row's settings; "
                                  f"{', '.join(f'`{r}`' for r in stray)} ran it: keep one setting under --runs, or "
                                  "compare with another column with --baseline) | – | – | – | – | – | – |")
             continue
-        base_run = members[(row, baseline)][0]["run"]
         for col in others:
             if (row, col) not in members:
                 continue
-            result = compare(samples[(row, col)], samples[(row, baseline)])
+            against = baseline_cell((row, col), baseline, members)
+            assert against is not None
+            result = compare(samples[(row, col)], samples[against])
             if result is None:
                 lines.append(f"| {row} | {col} | – (no common test image) | – | – | – | – | – | – | – |")
                 continue
-            effect = paper.gain(members[(row, col)][0]["run"], base_run)
+            effect = paper.gain(members[(row, col)][0]["run"], members[against][0]["run"])
             mde = result.mde()
-            here, there = ({run_environment(r) for r in members[cell]} for cell in ((row, col), (row, baseline)))
+            here, there = ({run_environment(r) for r in members[cell]} for cell in ((row, col), against))
             shown = col if pool_environments or here == there else \
-                f"{col} (ran on {'; '.join(sorted(here))}; `{md(baseline)}` on {'; '.join(sorted(there))})"
+                f"{col} (ran on {'; '.join(sorted(here))}; `{md(against[1])}` on {'; '.join(sorted(there))})"
             lines.append(
                 f"| {row} | {shown} | {result.mean:+.4f} | {interval_text(result)} | "
                 f"[{result.image_low:+.4f}, {result.image_high:+.4f}]{' *' if result.image_significant else ''} | "
@@ -189,7 +229,7 @@ def _row_figures(cell: tuple[str, str], records: list[dict[str, Any]], folder: P
     """Draw a row's pooled Jaccard histogram and seed-averaged training curves; markdown links to them."""
     import os
 
-    from bench.results.plots import jaccard_histogram, training_curves
+    from bench.results.plots import curve_source, curve_split, jaccard_histogram, training_curves
 
     row, col = cell
     stem = safe_name(f"{row}-{col}")
@@ -198,11 +238,32 @@ def _row_figures(cell: tuple[str, str], records: list[dict[str, Any]], folder: P
     hist = jaccard_histogram([r["jaccard"] for rec in records for r in rec["per_image"]], title,
                              folder / f"{stem}-histogram.png")
     links.append(f"[histogram]({Path(os.path.relpath(hist, links_from)).as_posix()})")
+    infos = [_curve_info(rec) for rec in records]
     curves = training_curves([rec.get("history", []) for rec in records], f"{row} · {col}",
-                             folder / f"{stem}-curves.png")
+                             folder / f"{stem}-curves.png", infos)
     if curves:
-        links.append(f"[curves]({Path(os.path.relpath(curves, links_from)).as_posix()})")
+        kinds = {curve_split(info) for info in infos}
+        label = "curves" if kinds == {"scored"} else f"curves on {curve_source(infos)}" if kinds == {"holdout"} \
+            else "curves: runs on the scored split and on held-out pairs mixed"
+        links.append(f"[{label}]({Path(os.path.relpath(curves, links_from)).as_posix()})")
     return " · ".join(links)
+
+
+def _curve_info(record: dict[str, Any]) -> dict[str, Any] | None:
+    """A record's ``runtime.curve`` (``None`` before ``--curve-split``: a curve on the scored split)."""
+    return (record.get("runtime") or {}).get("curve")
+
+
+def _curves_note(members: dict) -> str:
+    """What a table's linked training curves are computed on, for the note above the plot links: the scored split
+    (with why it must not choose an epoch), held-out training pairs, or both (each link then says which)."""
+    from bench.results.plots import curve_split
+
+    kinds = {curve_split(_curve_info(rec)) for records in members.values() for rec in records}
+    scored = "the scored split (the test images: for reading, never for choosing an epoch)"
+    if kinds == {"holdout"}:
+        return ", computed on training pairs held out from all training (`--curve-split holdout:F`)"
+    return f", computed on {scored}" + (" unless the link says held-out pairs" if "holdout" in kinds else "")
 
 
 def _distribution(rows: list[str], cols: list[str], members: dict, figures: dict | None = None) -> list[str]:
@@ -210,8 +271,8 @@ def _distribution(rows: list[str], cols: list[str], members: dict, figures: dict
     lines = [
         "Per-image Jaccard distribution (Fig. 7), all seeds pooled: images below 0.6 and 0.7, and the counts "
         "in the bins [0, 0.1), ..., [0.9, 1.0]"
-        + ("; the plots are the pooled histogram and the training curves (Fig. 5) averaged over seeds." if figures
-           else "."),
+        + (f"; the plots are the pooled histogram and the training curves (Fig. 5) averaged over seeds"
+           f"{_curves_note(members)}." if figures else "."),
         "",
         "| segmenter | strategy | images | below 0.6 | below 0.7 | histogram |" + (" plots |" if figures else ""),
         "| --- | --- | --- | --- | --- | --- |" + (" --- |" if figures else ""),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from bench.scoring.evaluate import curve_value
 from bench.scoring.metrics import HISTOGRAM_EDGES
 from bench.storage.atomic import atomic_write_bytes
 
@@ -42,27 +43,61 @@ def jaccard_histogram(jaccards: Sequence[float], title: str, path: Path) -> Path
 
 
 def has_curves(history: list[dict[str, Any]]) -> bool:
-    return bool(history) and all("train_accuracy" in h for h in history) and any("val_accuracy" in h for h in history)
+    """Whether a history has per-epoch training accuracies and at least one curve point (``val_`` names too)."""
+    return bool(history) and all("train_accuracy" in h for h in history) and any(
+        curve_value(h, "accuracy") is not None for h in history)
 
 
-def training_curves(histories: list[list[dict[str, Any]]], title: str, path: Path) -> Path | None:
-    """Fig. 5: accuracy on the training data (synthetic, then real) and on the scored split (the test images) per epoch.
+CurveInfo = Mapping[str, Any] | None
+"""A record's ``runtime.curve`` (``split``, ``n``, ``fraction``); ``None`` for a record from before it, whose
+curve was on the scored split."""
+
+
+def curve_split(curve: CurveInfo) -> str:
+    """``scored`` or ``holdout``: what a run's curve is computed on (a record without the fact: scored)."""
+    return str((curve or {}).get("split") or "scored")
+
+
+def curve_source(curves: Sequence[CurveInfo]) -> str:
+    """What the curves of these runs are computed on, in words: ``the scored split (test images; not for model
+    selection)``, ``40 held-out training pairs``, or a mix of both, said as one."""
+    held = [c for c in curves if curve_split(c) == "holdout"]
+    if not held:
+        return "the scored split (test images; not for model selection)"
+    sizes = sorted({int((c or {}).get("n") or 0) for c in held})
+    pairs = f"{sizes[0] if len(sizes) == 1 else f'{sizes[0]}-{sizes[-1]}'} held-out training pairs"
+    if len(held) == len(curves):
+        return pairs
+    return (f"a mix of runs, not comparable: {len(curves) - len(held)} on the scored split (test images), "
+            f"{len(held)} on {pairs}")
+
+
+def training_curves(histories: list[list[dict[str, Any]]], title: str, path: Path,
+                    curves: Sequence[CurveInfo] | None = None) -> Path | None:
+    """Fig. 5: accuracy on the training data (synthetic, then real) and the curve's accuracy and Jaccard per epoch,
+    labelled with what the curve is computed on (``curves``: each history's ``runtime.curve``; ``None``: the
+    scored split, as every record before ``--curve-split``).
 
     Several histories (seeds) are drawn as their mean with a min-max band; a dotted line marks each
     phase boundary. Returns ``None`` when the histories predate per-epoch accuracies.
     """
-    histories = [h for h in histories if has_curves(h)]
+    infos = list(curves) if curves is not None else [None] * len(histories)
+    kept = [(h, c) for h, c in zip(histories, infos) if has_curves(h)]
+    histories, infos = [h for h, _ in kept], [c for _, c in kept]
     if not histories or len({len(h) for h in histories}) != 1:
         return None
+    computed_on = curve_source(infos)
+    mixed = len({curve_split(c) for c in infos}) > 1
+    on = "the curve's pairs (mixed)" if mixed else computed_on.split(" (")[0]
     first = histories[0]
     x = np.arange(1, len(first) + 1)
     fig = Figure(figsize=(6.5, 3.6))
     ax = fig.subplots()
     series = [("train_accuracy", "training accuracy", "#4c72b0", "-"),
-              ("val_accuracy", "accuracy on the scored split", "#dd8452", "-"),
-              ("val_jaccard", "Jaccard on the scored split", "#55a868", "--")]
+              ("accuracy", f"accuracy on {on}", "#dd8452", "-"),
+              ("jaccard", f"Jaccard on {on}", "#55a868", "--")]
     for key, label, colour, style in series:
-        values = np.array([[e.get(key, np.nan) for e in h] for h in histories], dtype=float)
+        values = np.array([[_point(e, key) for e in h] for h in histories], dtype=float)
         scored = ~np.isnan(values).any(0)  # the curve is scored every --curve-every epochs (and at phase ends)
         xs, values = x[scored], values[:, scored]
         ax.plot(xs, values.mean(0), color=colour, linestyle=style, label=label, linewidth=1.4,
@@ -84,10 +119,16 @@ def training_curves(histories: list[list[dict[str, Any]]], title: str, path: Pat
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy / Jaccard")
     seeds = f", mean of {len(histories)} seeds (band: min-max)" if len(histories) > 1 else ""
-    ax.set_title(title + seeds + "\ncurves on the scored (test) images: for reading, never for choosing an epoch",
-                 fontsize=9)
+    ax.set_title(f"{title}{seeds}\ncurve (accuracy, Jaccard) on {computed_on}", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     return _save(fig, path)
+
+
+def _point(entry: Mapping[str, Any], key: str) -> float:
+    """One plotted value of a history entry: ``train_accuracy``, or the curve's ``accuracy``/``jaccard`` (NaN on
+    an epoch without a curve point)."""
+    value = entry.get(key) if key == "train_accuracy" else curve_value(dict(entry), key)
+    return np.nan if value is None else float(value)
 
 
 def run_plots(record: dict[str, Any], folder: Path) -> list[str]:
@@ -96,7 +137,8 @@ def run_plots(record: dict[str, Any], folder: Path) -> list[str]:
     run = record["run"]
     title = f"{run['seg']} · {'+'.join(run['gen']) or 'real only'} · seed {run['seed']}"
     written = [jaccard_histogram([r["jaccard"] for r in record["per_image"]], title, folder / "jaccard_histogram.png")]
-    curves = training_curves([record.get("history", [])], title, folder / "training_curves.png")
+    curves = training_curves([record.get("history", [])], title, folder / "training_curves.png",
+                             [(record.get("runtime") or {}).get("curve")])
     return [p.name for p in written + ([curves] if curves else [])]
 
 

@@ -243,12 +243,18 @@ def load_records(root: Path, metric: str | None = None) -> tuple[list[dict[str, 
 def run_environment(record: dict[str, Any]) -> str:
     """What of a run's environment can change its scores: device type, precision of the step, torch version
     (``cuda bf16, torch 2.11``). A record that predates the step's precision ran fp32 on a CPU."""
+    device, precision, torch_version = environment_facts(record)
+    return f"{device} {precision}, torch {torch_version}"
+
+
+def environment_facts(record: dict[str, Any]) -> tuple[str, str, str]:
+    """:func:`run_environment`'s parts: device type, precision of the step, torch ``major.minor``."""
     env = record.get("env") or {}
     device = str(env.get("device") or "unknown").split(":")[0]
     step = (record.get("runtime") or {}).get("step") or {}
     precision = step.get("amp") or ("fp32" if device == "cpu" else "unknown precision")
     torch_version = ".".join(str(env.get("torch") or "unknown").split("+")[0].split(".")[:2])
-    return f"{device} {precision}, torch {torch_version}"
+    return device, precision, torch_version
 
 
 def _replicate(record: dict[str, Any]) -> tuple[str, str, str | None, str | None, str]:

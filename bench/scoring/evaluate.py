@@ -34,7 +34,9 @@ def predict_probabilities(
 def curve_point(
     model: torch.nn.Module, prepared: Prepared, channel_set: str, device: torch.device, batch_size: int
 ) -> dict[str, float]:
-    """Mean per-image Jaccard and pixel accuracy at the training resolution: one point of Fig. 5's curve.
+    """Mean per-image Jaccard and pixel accuracy at the training resolution: one point of Fig. 5's curve, named
+    for what it is (``curve_jaccard``, ``curve_accuracy``), on whatever pairs ``prepared`` holds (the run's
+    ``--curve-split``: held-out training pairs, or the scored split).
 
     Cheaper than :func:`score_probabilities` (no resizing to original sizes) and used only to plot
     training, never to select a model; empty-empty images score 1 as in :mod:`bench.scoring.metrics`.
@@ -46,7 +48,20 @@ def curve_point(
     union = (pred | truth).flatten(1).sum(1).float()
     jaccard = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
     accuracy = (pred == truth).flatten(1).float().mean(1)
-    return {"val_jaccard": float(jaccard.mean()), "val_accuracy": float(accuracy.mean())}
+    return {CURVE_KEYS["jaccard"]: float(jaccard.mean()), CURVE_KEYS["accuracy"]: float(accuracy.mean())}
+
+
+CURVE_KEYS = {"jaccard": "curve_jaccard", "accuracy": "curve_accuracy"}
+"""The history keys of a curve point, by metric."""
+LEGACY_CURVE_KEYS = {"jaccard": "val_jaccard", "accuracy": "val_accuracy"}
+"""What records written before ``--curve-split`` called them (always computed on the scored split)."""
+
+
+def curve_value(entry: dict[str, Any], metric: str) -> float | None:
+    """A history entry's curve ``metric`` (``jaccard`` or ``accuracy``), under its name or its legacy ``val_``
+    name; ``None`` for an epoch without a curve point."""
+    value = entry.get(CURVE_KEYS[metric], entry.get(LEGACY_CURVE_KEYS[metric]))
+    return None if value is None else float(value)
 
 
 def upsample(prob: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

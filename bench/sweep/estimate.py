@@ -101,6 +101,9 @@ class RunPlan:
     """``(generator key, need)``: runs with one key share one trained generator."""
     needs_per_epoch: dict[str, list[int]]
     """Pairs each generator gives per epoch of a synthetic or mixed phase."""
+    n_curve: int = 0
+    """Pairs each point of the training curve predicts: the held-out ones (``--curve-split holdout:F``), else the
+    scored split's."""
 
     @property
     def needs(self) -> list[Need]:
@@ -148,6 +151,7 @@ def plan(host: PluginHost, entries: list[dict[str, Any]]) -> list[RunPlan]:
                               "bench perf measures one GPU")
         data = open_data(host, config, datasets)
         n_train, n_test = len(data.train), len(data.test)
+        n_curve = len(data.curve) if data.curve is not None else n_test
         _, phases = build_loss_and_phases(host, config.loss, config.schedule, config)
         images = {"real": 0, "synthetic": 0, "mixed": 0}
         per_epoch: dict[str, list[int]] = {}
@@ -166,7 +170,7 @@ def plan(host: PluginHost, entries: list[dict[str, Any]]) -> list[RunPlan]:
                 for g, key in zip(config.gen, generator_needs(entry))] if config.gan_size else []
         plans.append(RunPlan(entry, config, n_train, n_test, images,
                              curve_points([p.epochs for p in phases], config.curve_every), step, sampling, gans,
-                             per_epoch))
+                             per_epoch, n_curve))
     return plans
 
 
@@ -300,7 +304,7 @@ def estimate(host: PluginHost, entries: list[dict[str, Any]], perf_files: list[P
         samplers = [row(n) for n in p.sampling]
         if step is not None:
             eval_rate = step["eval_img_s"] / runs_per_gpu
-            run.eval_s = (p.curve_points + 1) * p.n_test / eval_rate  # the curve, and the final prediction
+            run.eval_s = (p.curve_points * p.n_curve + p.n_test) / eval_rate  # the curve, and the final prediction
             if all(s is not None for s in samplers):
                 run.train_s = _train_seconds(p, step, [s for s in samplers if s is not None], runs_per_gpu)
         for key, need in p.gans:

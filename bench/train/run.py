@@ -17,8 +17,8 @@ from bench.train import checkpoints
 from bench.config import run as configuration
 from bench.config import file as config_file
 from bench.train import distributed
-from bench.plugin.build import (build_loss_and_phases, build_segmenter, check_segmenter, fold_splits, load_dataset,
-                         resolve_device, seed_everything, select_training)
+from bench.plugin.build import (build_loss_and_phases, build_segmenter, check_segmenter, curve_holdout_ids, fold_splits,
+                                hold_out, load_dataset, resolve_device, seed_everything, select_training)
 from bench.plugin.components import Generator, Phase
 from bench.config.run import Execution, RunConfig, RunOptions
 from bench.data.prepare import Prepared, prepare
@@ -55,6 +55,8 @@ class Data:
     test_spec: str
     pool: Split | None = None
     """With ``--fold``: the training split the folds are dealt from."""
+    curve: Split | None = None
+    """With ``--curve-split holdout:F``: the training pairs held out from all training, the curve's images."""
 
     @property
     def fingerprints(self) -> dict[str, str]:
@@ -136,11 +138,11 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     if finished is not None:
         return finished
     with distributed.main_first(ctx.world):
-        real, test, gan_real = prepare_data(ctx, data)
+        real, test, gan_real, curve = prepare_data(ctx, data)
         generators, gen_info = obtain_generators(ctx, gan_real)
     if ctx.world.main and logger_names:
         ctx.loggers = make_loggers(ctx, logger_names)
-    network_model, state, history = train(ctx, model, loss_fn, phases, real, test, generators, ident)
+    network_model, state, history = train(ctx, model, loss_fn, phases, real, curve, generators, ident)
     if not ctx.world.main:
         return {"_path": None, "rank": ctx.world.rank}
     scores = score(ctx, network_model, test, data.test)
@@ -154,7 +156,7 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
 def make_loggers(ctx: Context, names: list[str]) -> Loggers:
     """The ``--log`` loggers; one whose factory raises is reported and left out."""
     made: dict[str, Logger] = {}
-    loggers = Loggers({}, ctx.log)
+    loggers = Loggers({}, ctx.log, curve=curve_kind(ctx.config))
     for name in names:
         component = ctx.host.registry.get("loggers", name)
         try:
@@ -170,9 +172,13 @@ def make_loggers(ctx: Context, names: list[str]) -> Loggers:
 
 
 def open_data(host: PluginHost, config: RunConfig, datasets: dict[str, Dataset] | None = None) -> Data:
-    """The training split (after ``--exclude`` and ``--subset``) and the split scored, with fingerprints.
+    """The training split (after ``--exclude``, the curve's held-out pairs and ``--subset``), the split scored
+    and, with ``--curve-split holdout:F``, the curve's pairs.
 
-    ``datasets`` caches opened datasets by spec (a sweep opens each once, so its fingerprints are computed once).
+    The held-out ids are chosen from the training split after ``--exclude`` (:func:`curve_holdout_ids`), so the
+    same images are held out whatever the seed, subset or folds; with ``--fold`` those of them in the training
+    folds are held out, and the scored fold keeps every pair. ``datasets`` caches opened datasets by spec (a
+    sweep opens each once, so its fingerprints are computed once).
     """
     datasets = {} if datasets is None else datasets
     for spec, option in ((config.data, "--data"), (config.test, "--test")):
@@ -184,14 +190,22 @@ def open_data(host: PluginHost, config: RunConfig, datasets: dict[str, Dataset] 
                           f"{', '.join(train_ds.splits) or 'none'}). A flat images/ + masks/ folder can only be "
                           "scored (--test folder:ROOT); to train on one, arrange it as ROOT/train/{images,masks} "
                           "and ROOT/test/{images,masks} (or ROOT/val/...)")
-    train = select_training(train_ds.split("train"), config.exclude, config.subset, config.subset_seed)
+    source = select_training(train_ds.split("train"), config.exclude, None, None)
+    fraction = config.curve_holdout
+    held = curve_holdout_ids(source, fraction) if fraction is not None else frozenset()
     if config.fold is not None:
         k, n = config.fold
-        rest, held = fold_splits(train, config.fold, config.fold_seed or 0)
+        pool = select_training(source, None, config.subset, config.subset_seed)
+        rest, scored = fold_splits(pool, config.fold, config.fold_seed or 0)
+        rest, curve = hold_out(rest, held, config.curve_split, f"pairs in the training folds of --fold {k}/{n}") \
+            if fraction is not None else (rest, None)
         why = f"fold {k} of {n} of the training split (folds dealt by seed {config.fold_seed}), from --fold"
-        return Data(rest, held, why, train_ds.spec, train_ds.spec, pool=train)
+        return Data(rest, scored, why, train_ds.spec, train_ds.spec, pool=pool, curve=curve)
+    train, curve = hold_out(source, held, config.curve_split, "training pairs") \
+        if fraction is not None else (source, None)
+    train = select_training(train, None, config.subset, config.subset_seed)
     test_name, test_why = test_ds.test_split()
-    return Data(train, test_ds.split(test_name), test_why, train_ds.spec, test_ds.spec)
+    return Data(train, test_ds.split(test_name), test_why, train_ds.spec, test_ds.spec, curve=curve)
 
 
 def held_out_problems(data: Data) -> list[str]:
@@ -243,17 +257,40 @@ def finished_record(ctx: Context, ident: dict[str, Any]) -> dict[str, Any] | Non
     return None
 
 
-def prepare_data(ctx: Context, data: Data) -> tuple[Prepared, Prepared, Prepared | None]:
-    """Decode and resize the splits once (cached): training pairs on the device, test pairs, GAN pairs."""
+def prepare_data(ctx: Context, data: Data) -> tuple[Prepared, Prepared, Prepared | None, Prepared]:
+    """Decode and resize the splits once (cached): training pairs on the device, test pairs, GAN pairs, and the
+    pairs the training curve is computed on (the held-out ones, else the test pairs), at the training size."""
     config, t0 = ctx.config, time.perf_counter()
     real = prepare(data.train, config.size).to(ctx.device)
     test = prepare(data.test, config.size)
     gan_real = prepare(data.train, config.gan_size) if config.gan_size else None
+    curve = prepare(data.curve, config.size) if data.curve is not None else test
     ctx.timings["prepare_s"] = time.perf_counter() - t0
-    ctx.runtime.update({"n_train": len(real), "n_test": len(test)})
+    ctx.runtime.update({"n_train": len(real), "n_test": len(test), "curve": curve_record(config, data, len(curve))})
     ctx.log(f"data: {len(real)} training pairs from {data.train_spec}; scoring on {len(test)} pairs of "
-            f"{data.test_spec} ({data.test_why})")
-    return real, test, gan_real
+            f"{data.test_spec} ({data.test_why}); {describe_curve(ctx.runtime['curve'])}")
+    return real, test, gan_real, curve
+
+
+def curve_kind(config: RunConfig) -> str:
+    """``holdout`` or ``scored``: what the run's training curve is computed on."""
+    return "scored" if config.curve_holdout is None else "holdout"
+
+
+def curve_record(config: RunConfig, data: Data, n: int) -> dict[str, Any]:
+    """``runtime.curve``: what the training curve saw, so that no reader takes a curve on the test images for a
+    validation curve: the split, its number of pairs, the fraction held out and the held-out ids."""
+    out: dict[str, Any] = {"split": curve_kind(config), "n": n, "fraction": config.curve_holdout}
+    if data.curve is not None:
+        out["ids"] = sorted(data.curve.ids())
+    return out
+
+
+def describe_curve(curve: dict[str, Any]) -> str:
+    """The run's log line on its curve: held-out pairs, or the scored split with the warning it needs."""
+    if curve["split"] == "holdout":
+        return f"training curve on {curve['n']} held-out training pairs (never trained on)"
+    return "training curve on the scored split (the test images: for reading, never for choosing an epoch)"
 
 
 def obtain_generators(ctx: Context, gan_real: Prepared | None) -> tuple[list[Generator], list[dict[str, Any]]]:
@@ -271,10 +308,11 @@ def obtain_generators(ctx: Context, gan_real: Prepared | None) -> tuple[list[Gen
     return generators, infos
 
 
-def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase], real: Prepared, test: Prepared,
+def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase], real: Prepared, curve: Prepared,
           generators: list[Generator], ident: dict[str, Any]
           ) -> tuple[torch.nn.Module, TrainState, list[dict[str, Any]]]:
-    """Train through the schedule's phases, checkpointing every epoch and resuming from the last one."""
+    """Train through the schedule's phases, checkpointing every epoch and resuming from the last one; the
+    training curve is computed on ``curve`` (the held-out pairs, or the scored split)."""
     config, device, world = ctx.config, ctx.device, ctx.world
     model = model.to(device)
     if device.type == "cuda":
@@ -297,10 +335,10 @@ def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase
                 entry = st.history[-1]
                 ctx.loggers.call("log_epoch", len(st.history), ctx.loggers.epoch_metrics(entry), entry["phase"])
 
-    test_on_device = test.to(device)
+    curve_on_device = curve.to(device)
 
     def validate(m: torch.nn.Module) -> dict[str, float]:
-        return curve_point(m, test_on_device, config.channels, device, config.eval_batch_size)
+        return curve_point(m, curve_on_device, config.channels, device, config.eval_batch_size)
 
     trainer = Trainer(state, loss_fn, config.channels, config.size, config.batch_size, device, config.seed,
                       reporter=ctx.reporter, on_epoch_end=checkpoint, validate=validate if world.main else None,
@@ -354,7 +392,7 @@ def write_record(ctx: Context, ident: dict[str, Any], scores: Scores, history: l
         "data": host.provenance("datasets", config.data_spec.name),
         "test": host.provenance("datasets", config.test_spec.name),
     }
-    drawn = {"run": config.as_record(), "per_image": scores.per_image, "history": history}
+    drawn = {"run": config.as_record(), "runtime": ctx.runtime, "per_image": scores.per_image, "history": history}
     plots = [f"plots/{name}" for name in run_plots(drawn, ctx.folder / "plots")]
     if ctx.loggers is not None:
         ctx.loggers.call("finish", scores.summary, [ctx.folder / p for p in plots])

@@ -6,24 +6,35 @@ Fixtures:
 - ``bench_register``: ``bench_register(plugin, name=None)`` registers a module or object with hook
   implementations for the current test only; it is removed afterwards, components and all.
 - ``bench_dataset``: a small synthetic fixture dataset (16 training pairs at 48x64, 6 test pairs).
+- ``bench_real_pairs``: ``bench_real_pairs(split="train", size=(48, 64), device="cpu")`` gives a split of
+  ``bench_dataset`` as the harness hands real pairs to ``Generator.fit``: ``(N, 4, H, W)`` in [-1, 1].
 - ``bench_run``: ``bench_run(gen=..., seg=..., **options)`` runs a tiny real protocol in-process (48x64,
   quarter-width networks, one or two epochs) under ``tmp_path`` and returns its record.
 - ``bench_capture_check``: ``bench_capture_check(seg, loss=..., channels=..., gens=(...), source=...)`` trains
   one tiny epoch through the captured-step path on the CPU with every operation watched, and fails naming
-  the operation and line that a CUDA graph could not capture (:mod:`bench.train.capture_check`).
+  the operation and line that a CUDA graph could not capture (``bench.testing.CaptureViolation``).
 
+Plugin packages and their tests import only ``bench.api`` and ``bench.testing``; the modules behind them may move.
 Each test gets its own prepared-data and generator cache (``BENCH_CACHE_DIR`` under ``tmp_path``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 
 from bench.data.source import Dataset
 from bench.plugin.host import PluginHost, get_host
+
+if TYPE_CHECKING:
+    import torch
+
+    from bench.train.capture_check import CaptureViolation
+
+__all__ = ["CaptureViolation", "bench_cache", "bench_capture_check", "bench_dataset", "bench_host", "bench_real_pairs",
+           "bench_register", "bench_run"]
 
 TINY_DATA = "fixture?n=16&n_test=6&size=48x64"
 TINY_OVERRIDES = {"gan_epochs": 2, "synthetic_epochs": 1, "finetune_epochs": 1, "epochs": 1}
@@ -72,6 +83,24 @@ def bench_dataset(bench_host: PluginHost, bench_cache: Path) -> Dataset:
 
 
 @pytest.fixture
+def bench_real_pairs(bench_dataset: Dataset) -> Callable[..., torch.Tensor]:
+    """``bench_real_pairs(split="train", size=(48, 64), device="cpu")``: the pairs of a split of ``bench_dataset``
+    exactly as the harness hands real data to ``Generator.fit``: a float tensor ``(N, 4, H, W)`` in [-1, 1],
+    RGB then the mask as -1/1, resized to ``size`` and prepared (and cached) as a run prepares them."""
+
+    def pairs(split: str = "train", size: tuple[int, int] = (48, 64), device: str = "cpu") -> torch.Tensor:
+        import torch
+
+        from bench.data.prepare import prepare
+        from bench.gan.cache import to_gan_input
+
+        h, w = size
+        return to_gan_input(prepare(bench_dataset.split(split), (int(h), int(w))), torch.device(device))
+
+    return pairs
+
+
+@pytest.fixture
 def bench_run(bench_host: PluginHost, bench_cache: Path, tmp_path: Path) -> Callable[..., dict[str, Any]]:
     """``bench_run(gen=..., seg=..., **options)``: a tiny real run in-process; returns its record."""
     from bench.train.run import RunOptions, execute
@@ -88,7 +117,7 @@ def bench_run(bench_host: PluginHost, bench_cache: Path, tmp_path: Path) -> Call
 @pytest.fixture
 def bench_capture_check(bench_host: PluginHost, bench_cache: Path) -> Callable[..., dict[str, Any]]:
     """``bench_capture_check(seg, **options)``: would ``bench run --cuda-graph`` capture this segmenter, loss,
-    channel set and source on a GPU? Raises ``bench.train.capture_check.CaptureViolation`` naming the operation
+    channel set and source on a GPU? Raises ``bench.testing.CaptureViolation`` naming the operation
     and the line that could not be captured; returns what was checked."""
     from bench.train.capture_check import check_step
 
@@ -96,3 +125,13 @@ def bench_capture_check(bench_host: PluginHost, bench_cache: Path) -> Callable[.
         return check_step(bench_host, seg, **options)
 
     return check
+
+
+def __getattr__(name: str) -> Any:
+    """``CaptureViolation``, what ``bench_capture_check`` raises, is imported on first use: this module is loaded
+    by every pytest session in an environment with skinbench, and the training code is not needed for that."""
+    if name == "CaptureViolation":
+        from bench.train.capture_check import CaptureViolation
+
+        return CaptureViolation
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -141,7 +141,7 @@ def test_hook_bench_register_loggers(bench_register, bench_run):
             seen.append(("start", run.run_id))
 
         def log_epoch(self, step, metrics, phase):
-            seen.append(("epoch", step, round(metrics["loss"], 6)))
+            seen.append(("epoch", step, round(metrics["train/loss"], 6)))
 
         def finish(self, summary, artefacts):
             seen.append(("finish", summary["jaccard"]))

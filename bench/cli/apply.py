@@ -78,8 +78,8 @@ def predict_command(ctx, source, images, out, tta, write_probabilities, device, 
     from bench.plugin.build import resolve_device
 
     paths, passed_over = prediction.find_images(images)
-    for path in passed_over:
-        err.print(f"skipped {path}: {prediction.not_an_image(path)}", markup=False, highlight=False)
+    if passed_over:
+        err.print(prediction.passed_over_message(passed_over), markup=False, highlight=False)
     prediction.refuse_existing(paths, out, write_probabilities, overwrite)
     dev = resolve_device(device)
     predictor = prediction.load_predictor(host_of(ctx), source, dev)
@@ -91,8 +91,12 @@ def predict_command(ctx, source, images, out, tta, write_probabilities, device, 
                                               write_probabilities, lambda n: progress.advance(task, n), overwrite)
     for path, reason in skipped:
         err.print(f"skipped {path}: {reason}", markup=False, highlight=False)
-    click.echo(f"wrote {len(written)} masks to {out}" + (f"; skipped {len(skipped)} unreadable" if skipped else "")
-               + (f"; skipped {len(passed_over)} other files (not images)" if passed_over else ""))
+    not_read = [f"{len(skipped)} unreadable image{'s' if len(skipped) != 1 else ''}"] if skipped else []
+    if passed_over:
+        not_read.append(f"{len(passed_over)} file{'s' if len(passed_over) != 1 else ''} that "
+                        + ("are not images" if len(passed_over) != 1 else "is not an image"))
+    click.echo(f"wrote {len(written)} mask{'s' if len(written) != 1 else ''} to {out}"
+               + (f"; skipped {' and '.join(not_read)}" if not_read else ""))
     if skipped:
         raise click.exceptions.Exit(1)
 
@@ -109,9 +113,10 @@ def export_command(ctx, run_dir, fmt, out, overwrite) -> None:
     """Export a finished run as one file: RGB uint8 images in, probabilities out.
 
     \b
-    Input  rgb: uint8 (B, 3, H, W), RGB, the image resized to the run's HxW (bilinear, antialiased).
+    Input  rgb: uint8 (B, 3, H, W), RGB, the image resized to the run's HxW (Pillow's bilinear, antialiased).
     Output probability: float32 (B, 1, H, W); the channel conversion (HSV, L*, Lab) happens inside.
-    Mask: upsample the probabilities to the image's size, threshold at the run's threshold.
+    Mask: the probabilities upsampled to the image's size with torch's bilinear (interpolate, align_corners=False;
+    not Pillow's resize), > the run's threshold. README.md has the whole recipe; done so, the mask is bench predict's.
     TorchScript: torch.jit.load(FILE)(rgb). ONNX: onnxruntime.InferenceSession(FILE).run(None, {"rgb": x}).
     The file's metadata (skinbench.json in TorchScript, metadata_props in ONNX) names size, channels,
     threshold and the run's identity; bench predict applies a run with all of this done for you.

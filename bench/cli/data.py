@@ -86,7 +86,8 @@ def check(ctx, spec: str, duplicate_threshold: float, exclude_out: Path | None, 
         common = ", ".join(f"{h}x{w} ({n})" for (h, w), n in sizes.most_common(3))
         more = f", and {len(sizes) - 3} other sizes" if len(sizes) > 3 else ""
         area = f"; lesion area {100 * min(lesion):.1f}-{100 * max(lesion):.1f}% of the image" if lesion else ""
-        click.echo(f"  {name}: {len(split)} pairs, {len(errors)} bad; sizes (HxW) {common or '-'}{more}{area}")
+        shape = f"; sizes (HxW) {common}{more}" if common else ""  # none when every pair is bad: never a "-"
+        click.echo(f"  {name}: {len(split)} pairs, {len(errors)} bad{shape}{area}")
         for message in errors:
             click.echo(f"    problem: {message}")
         problems += len(errors)

@@ -204,3 +204,67 @@ def scalability(ctx, runs: Path, seg: str, out: Path | None, run_missing: bool, 
     if out:
         atomic_write_bytes(out, text.encode())
     click.echo(text)
+
+
+@click.command("report", short_help="One self-contained HTML report of records.")
+@click.option("--runs", default="runs", show_default=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="The HTML file to write.")
+@click.option("--metric", default="jaccard", show_default=True,
+              type=click.Choice(["jaccard", "dice", "threshold_jaccard", "accuracy", "sensitivity", "specificity"]))
+@click.option("--gallery", "gallery", default=6, show_default=True, type=click.IntRange(min=0),
+              help="Worst test images shown per cell in the failure gallery (0: none).")
+@click.option("--reproducible", is_flag=True,
+              help="Leave out when and by which skinbench version and commit the report was rendered, so that the "
+                   "same records always render the same file (committed reports).")
+@overwrite_option()
+@click.pass_context
+def report_command(ctx, runs: Path, out: Path, metric: str, gallery: int, reproducible: bool,
+                   overwrite: bool) -> None:
+    """One HTML file from the records under RUNS, readable offline: the leaderboard's tables with a forest plot per
+    difference table, Fig. 7 histograms and training curves, the claims' verdicts and a failure gallery (each
+    cell's worst test images with truth and prediction drawn over them)."""
+    import datetime
+    import functools
+
+    import bench
+    from bench.results.reader import load_quality, load_records
+    from bench.results.records import git_hash
+    from bench.results.report import render_report
+    from bench.storage.atomic import atomic_write_bytes
+
+    if not runs.is_dir():
+        raise BenchError(f"--runs {runs}: folder not found; expected the --out folder of `bench run`")
+    _check_out(out, overwrite, "report.html")
+    records, warnings = load_records(runs, metric)
+    quality, quality_warnings = load_quality(runs)
+    _warn(warnings + quality_warnings)
+    host = functools.cache(lambda: host_of(ctx))
+    made = None if reproducible else {
+        "version": bench.__version__, "commit": git_hash() or "not a source checkout",
+        "time": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    text = render_report(runs, records, quality, warnings + quality_warnings, metric, gallery, host,
+                         _recompute(host), made)
+    atomic_write_bytes(out, text.encode())
+    err.print(f"report: {out} ({len(text.encode()) / 1e6:.1f} MB, {len(records)} records)", markup=False,
+              highlight=False)
+
+
+def _recompute(host):
+    """The gallery's masks from a run's (or ensemble's) weights, as ``bench predict`` computes them on the CPU; the
+    last few networks loaded are kept."""
+    from bench.apply.predict import load_predictor, probabilities, to_mask
+    from bench.plugin.build import resolve_device
+
+    device = resolve_device("cpu")
+    loaded: dict = {}
+
+    def masks(record, images):
+        folder = Path(record["_path"]).parent
+        if folder not in loaded:
+            if len(loaded) >= 4:
+                loaded.pop(next(iter(loaded)))
+            loaded[folder] = load_predictor(host(), folder, device)
+        predictor = loaded[folder]
+        return [to_mask(predictor, p) for p in probabilities(predictor, images, device, "none")]
+
+    return masks

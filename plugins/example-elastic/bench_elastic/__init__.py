@@ -1,3 +1,8 @@
 """bench-elastic: elastically deformed real pairs as a skinbench generator."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("bench-elastic")  # written once, in pyproject.toml
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0.0.0"

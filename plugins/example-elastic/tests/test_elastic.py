@@ -1,8 +1,9 @@
-"""bench-elastic's own tests, written with the fixtures of ``bench.testing``."""
+"""bench-elastic's own tests, written with the fixtures of ``bench.testing``: like the plugin, they import from
+skinbench only ``bench.api`` and ``bench.testing``, the modules that stay where they are across releases."""
 
 import torch
 
-from bench_elastic import plugin
+from bench.api import hookimpl
 from bench_elastic.plugin import ElasticGenerator
 
 
@@ -11,11 +12,9 @@ def test_registered_through_the_entry_point(bench_host):
     assert component.distribution == "bench-elastic"
 
 
-def test_samples_are_deformed_real_pairs_with_binary_masks(bench_dataset):
-    from bench.data.prepare import prepare
-    from bench.gan.cache import to_gan_input
-
-    real = to_gan_input(prepare(bench_dataset.split("train"), (48, 64)), torch.device("cpu"))
+def test_samples_are_deformed_real_pairs_with_binary_masks(bench_dataset, bench_real_pairs):
+    real = bench_real_pairs("train", (48, 64))  # as the harness hands them to fit(): (N, 4, H, W) in [-1, 1]
+    assert real.shape == (len(bench_dataset.split("train")), 4, 48, 64)
     gen = ElasticGenerator((48, 64), alpha=0.05)
     gen.fit(real, epochs=1, batch_size=4, rng=torch.Generator())
     out = gen.sample(8, rng=torch.Generator().manual_seed(0))
@@ -38,7 +37,7 @@ def test_a_two_phase_run_with_elastic(bench_run):
 def test_registering_a_variant_for_one_test(bench_register, bench_host):
     class Variant:
         @staticmethod
-        @plugin.hookimpl
+        @hookimpl
         def bench_register_generators(register):
             register("elastic-strong", lambda size, **kw: ElasticGenerator(size, alpha=0.2))
 

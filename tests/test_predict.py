@@ -9,7 +9,7 @@ from PIL import Image
 
 from bench.api import SegmenterMeta, hookimpl
 from bench.plugin.host import get_host
-from conftest import bench_main
+from conftest import ROOT, bench_main
 from test_data import write_pairs
 
 
@@ -83,8 +83,9 @@ def test_probabilities_flips_and_unreadable_images(trained, tmp_path):
     (images / "broken.jpg").write_bytes(b"not an image")
     proc = bench_main("predict", str(runs[1]), "--images", str(images / "*.jpg"), "--out", str(tmp_path / "out"),
                       "--probabilities", "--tta", "flip", "--batch-size", "2", check=False)
-    assert proc.returncode == 1 and "skipped" in proc.stderr and "broken.jpg" in proc.stderr
-    assert "wrote 3 masks" in proc.stdout and "skipped 1 unreadable" in proc.stdout
+    assert proc.returncode == 1 and "wrote 3 masks" in proc.stdout and "skipped 1 unreadable image" in proc.stdout
+    [named] = [line for line in proc.stderr.splitlines() if "broken.jpg" in line]
+    assert named.startswith(f"skipped {images / 'broken.jpg'}: cannot read image (") and named.count("broken.jpg") == 1
     masks, probs = pngs(tmp_path / "out"), pngs(tmp_path / "out", "_probability.png")
     assert len(masks) == 3 and len(probs) == 3
     for name, mask in masks.items():
@@ -139,3 +140,69 @@ def test_onnx_export_matches_predict(trained, tmp_path):
         return torch.from_numpy(session.run(None, {"rgb": rgb.numpy()})[0])
 
     exported_matches_predict(trained, "onnx", tmp_path, run)
+
+
+def readme_onnx_example() -> str:
+    """The python block between README.md's ``<!-- onnx-example`` and ``<!-- /onnx-example -->`` markers."""
+    block = (ROOT / "README.md").read_text().split("<!-- onnx-example")[1].split("<!-- /onnx-example -->")[0]
+    return block.split("```python\n")[1].split("```")[0]
+
+
+def odd_images(folder: Path) -> list[Path]:
+    """Images bench reads beyond the RGB JPEGs of the test split: larger than the run's 48x64 (the probabilities
+    are upsampled) and exactly its size (no resize), a PNG with transparency, a palette PNG with a transparent
+    colour, a grey one and a 16-bit grey one."""
+    pairs = folder / "pairs"
+    made = {name: write_pairs(pairs / "images", pairs / "masks", 1, size=size, prefix=name)[0]
+            for name, size in (("large", (97, 131)), ("exact", (48, 64)), ("other", (61, 45)))}
+    large, exact, other = (pairs / "images" / f"{made[name]}.jpg" for name in ("large", "exact", "other"))
+    rgb = np.asarray(Image.open(other))
+    alpha = np.tile(np.linspace(0, 255, rgb.shape[1]).astype(np.uint8), (rgb.shape[0], 1))
+    Image.fromarray(np.dstack([rgb, alpha])).save(folder / "rgba.png")
+    palette = Image.open(other).convert("P")
+    palette.info["transparency"] = int(np.asarray(palette)[0, 0])
+    palette.save(folder / "palette.png", transparency=palette.info["transparency"])
+    grey = np.asarray(Image.open(large).convert("L"))
+    Image.fromarray(grey).save(folder / "grey.png")
+    Image.fromarray(grey.astype(np.uint16) * 256 + 100).save(folder / "grey16.png")
+    for p in (large, exact):
+        (folder / p.name).write_bytes(p.read_bytes())
+    return [folder / name for name in (large.name, exact.name, "rgba.png", "palette.png", "grey.png", "grey16.png")]
+
+
+def test_readme_onnx_example_writes_bench_predicts_masks_pixel_for_pixel(trained, tmp_path, monkeypatch):
+    """README's ONNX example, run as written on the run's export, gives every image the mask bench predict writes:
+    every pixel, at every size (smaller, larger and the run's own) and for every image mode bench reads."""
+    for module in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(module, reason=f"{module} is not installed (pip install 'skinbench[export]')")
+    from bench.apply.predict import load_predictor, probabilities
+    from bench.data.images import read_image
+
+    data, runs, _ = trained
+    code = readme_onnx_example()
+    images = tmp_path / "images"
+    images.mkdir()
+    for p in (data / "test" / "images").iterdir():  # 24x32, 30x40, 37x29: smaller than the run's 48x64
+        (images / p.name).write_bytes(p.read_bytes())
+    paths = sorted(images.glob("*.jpg")) + odd_images(images)
+    assert {Image.open(p).mode for p in paths} == {"RGB", "RGBA", "P", "L", "I;16"}
+    bench_main("export", str(runs[0]), "--format", "onnx", "--out", str(tmp_path / "lesion.onnx"))
+    out = tmp_path / "masks"
+    bench_main("predict", str(runs[0]), "--images", str(images), "--out", str(out))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photo.jpg").write_bytes(paths[0].read_bytes())
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # as written: lesion.onnx -> photo_segmentation.png
+    assert np.array_equal(np.asarray(Image.open("photo_segmentation.png")),
+                          np.asarray(Image.open(out / f"{paths[0].stem}_segmentation.png")))
+    predictor = load_predictor(get_host(), runs[0], torch.device("cpu"))
+    for path in paths:
+        expected = np.asarray(Image.open(out / f"{path.stem}_segmentation.png")) == 255
+        got = namespace["segment"](path)
+        assert got.dtype == bool and got.shape == expected.shape == read_image(path).shape[:2], path.name
+        if not np.array_equal(got, expected):
+            prob = probabilities(predictor, [read_image(path)], torch.device("cpu"), "none")[0].numpy()
+            gaps = np.abs(prob - predictor.threshold)[got != expected]
+            raise AssertionError(f"{path.name}: {int((got != expected).sum())} of {got.size} pixels differ from "
+                                 f"bench predict's mask, at {gaps.min():.3g}-{gaps.max():.3g} from the threshold")
+        assert 0 < expected.mean() < 1, path.name  # masks with boundaries to get right

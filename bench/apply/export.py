@@ -2,9 +2,11 @@
 
 The exported network carries its preprocessing: the uint8 RGB batch ``(B, 3, H, W)`` at the run's size is
 scaled to [0, 1], expanded to the run's channel set (HSV, L*, Lab computed inside) and passed through the
-network and a sigmoid, giving probabilities ``(B, 1, H, W)``. Resizing an image to the run's size (bilinear,
-antialiased), upsampling the probabilities back and thresholding at the run's threshold stay with the
-caller (``bench predict`` does all three); the file's metadata names the size and threshold.
+network and a sigmoid, giving probabilities ``(B, 1, H, W)``. Resizing an image to the run's size (Pillow's
+bilinear, antialiased: :func:`bench.data.prepare.resize_image`), upsampling the probabilities back (torch's
+bilinear, not antialiased: :func:`bench.scoring.evaluate.upsample`) and thresholding at the run's threshold stay
+with the caller (``bench predict`` does all three; README.md's example does them as it does, and a test compares
+every pixel); the file's metadata names the size and threshold.
 """
 
 from __future__ import annotations
@@ -40,13 +42,23 @@ class Exported(torch.nn.Module):
 
 
 def usage(meta: dict[str, Any], fmt: str) -> str:
-    """How to call an exported file, for ``bench export``'s output and the file's own metadata."""
+    """How to call an exported file, for ``bench export``'s output and the file's own metadata: the input built
+    from an image file and the mask at the image's size, as ``bench predict`` makes them (README.md has the whole
+    recipe, images with transparency and 16-bit ones included, and a test runs it)."""
     h, w = meta["size"].split("x")
-    load = ("model = torch.jit.load(FILE)\nprob = model(rgb)" if fmt == "torchscript" else
-            "session = onnxruntime.InferenceSession(FILE)\nprob = session.run(None, {'rgb': rgb.numpy()})[0]")
-    return (f"input: rgb, uint8 (B, 3, {h}, {w}), RGB, the image resized to {h}x{w} (bilinear, antialiased)\n"
-            f"output: probabilities, float32 (B, 1, {h}, {w}); mask = probabilities > {meta['threshold']:g} after "
-            "upsampling to the image's size\n" + load)
+    run = ("prob = torch.jit.load(FILE)(torch.from_numpy(rgb))" if fmt == "torchscript" else
+           "prob = torch.from_numpy(onnxruntime.InferenceSession(FILE).run(None, {'rgb': rgb})[0])")
+    return (f"input: rgb, uint8 (B, 3, {h}, {w}), RGB, the image resized to {h}x{w} with Pillow's bilinear "
+            "(antialiased)\n"
+            f"output: probabilities, float32 (B, 1, {h}, {w}); the channel set ({meta['channels']}) is computed inside\n"
+            f"mask: the probabilities upsampled to the image's size with torch's bilinear (not Pillow's), "
+            f"> {meta['threshold']:g}\n"
+            "image = Image.open(PATH).convert('RGB')\n"
+            f"rgb = np.asarray(image.resize(({w}, {h}), Image.Resampling.BILINEAR)).transpose(2, 0, 1)[None].copy()\n"
+            f"{run}\n"
+            "full = torch.nn.functional.interpolate(prob, size=(image.height, image.width), mode='bilinear', "
+            "align_corners=False)\n"
+            f"mask = (full[0, 0] > {meta['threshold']!r}).numpy()")
 
 
 def export(host: PluginHost, run_dir: Path, fmt: str, out: Path) -> dict[str, Any]:

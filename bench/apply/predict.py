@@ -120,10 +120,21 @@ def _names(paths: list[Path], shown: int = 3) -> str:
     return ", ".join(p.name for p in paths[:shown]) + more
 
 
-def not_an_image(path: Path) -> str:
-    """Why :func:`find_images` passed ``path`` over, for the line that names it."""
-    kind = f"{path.suffix} files" if path.suffix else "files without an extension"
-    return f"{kind} are not images bench reads (expected {_suffixes()})"
+def passed_over_message(paths: list[Path], shown: int = 10) -> str:
+    """One line naming the files :func:`find_images` passed over, each once: ``skipped 2 files that are not
+    images (JPEG, PNG, BMP or TIFF): a.txt, b.csv``."""
+    what = "1 file that is not an image" if len(paths) == 1 else f"{len(paths)} files that are not images"
+    return f"skipped {what} (JPEG, PNG, BMP or TIFF): {_names(paths, shown)}"
+
+
+def _reason(path: Path, exc: Exception) -> str:
+    """Why ``path`` could not be read, without the path that the error's message may begin with (the line that
+    reports it names the file once)."""
+    text = str(exc)
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
 
 
 def outputs(paths: list[Path], out: Path, write_probabilities: bool) -> list[Path]:
@@ -189,7 +200,7 @@ def predict(predictor: Predictor, paths: list[Path], out: Path, device: torch.de
             overwrite: bool = False) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Write ``<stem>_segmentation.png`` (0/255) for each image, and ``<stem>_probability.png`` (0-255) when
     asked, replacing files already there only with ``overwrite``; returns the images written and
-    ``(image, reason)`` for those that could not be read."""
+    ``(image, reason)`` for those that could not be read (the reason does not repeat the image's path)."""
     if tta not in TTA:
         raise ConfigError(f"--tta {tta!r}: expected one of {', '.join(TTA)}")
     twins = same_stem(paths)
@@ -206,7 +217,7 @@ def predict(predictor: Predictor, paths: list[Path], out: Path, device: torch.de
                 arrays.append(read_image(p))
                 readable.append(p)
             except (BenchError, OSError, ValueError) as exc:
-                skipped.append((p, str(exc)))
+                skipped.append((p, _reason(p, exc)))
         if arrays:
             for p, prob in zip(readable, probabilities(predictor, arrays, device, tta)):
                 Image.fromarray(to_mask(predictor, prob).astype(np.uint8) * 255).save(out / f"{p.stem}_segmentation.png")

@@ -36,7 +36,8 @@ def _open(path: Path, what: str) -> Image.Image:
         raise DataError(f"{path}: refused, the {what} is larger than Pillow's decompression-bomb limit "
                         f"({Image.MAX_IMAGE_PIXELS} pixels): {exc}") from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path}: cannot read {what} ({exc}); expected a complete, readable JPEG or PNG") from None
+        detail = str(exc).replace(f" {str(path)!r}", "").replace(str(path), "the file")  # the path is said once
+        raise DataError(f"{path}: cannot read {what} ({detail}); expected a complete, readable JPEG or PNG") from None
 
 
 def read_image(path: Path) -> np.ndarray:

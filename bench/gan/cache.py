@@ -137,7 +137,7 @@ def _train(gen: Generator, component: Component, info: dict[str, Any], config: d
     t0 = time.perf_counter()
     reporter.start_phase(f"gan:{name}", config["epochs"], 1)
     last = gen.fit(to_gan_input(real, device), epochs=config["epochs"], batch_size=config["batch_size"], rng=rng,
-                   on_epoch=lambda e, losses: reporter.end_epoch(f"gan:{name}", e, sum(losses.values()), 0.0))
+                   on_epoch=_EpochRate(reporter, f"gan:{name}", len(real), config["batch_size"], t0))
     reporter.end_phase()
     train_s = time.perf_counter() - t0
     if folder is None:
@@ -149,6 +149,21 @@ def _train(gen: Generator, component: Component, info: dict[str, Any], config: d
     _store(folder, gen.state_dict(), meta)
     info.update(cache="miss", final_losses=last, train_s=train_s)
     return gen, info
+
+
+class _EpochRate:
+    """A generator's ``on_epoch``: reports each epoch's loss and its rate, the real images of the epoch's full
+    batches (as ``bench perf`` counts a GAN's training) over the seconds since the previous epoch ended."""
+
+    def __init__(self, reporter: Reporter, phase: str, n: int, batch_size: int, start: float) -> None:
+        self.reporter, self.phase, self.last = reporter, phase, start
+        self.images = (n // batch_size) * batch_size or n
+
+    def __call__(self, epoch: int, losses: dict[str, float]) -> None:
+        now = time.perf_counter()
+        rate, self.last = self.images / max(now - self.last, 1e-9), now
+        self.reporter.advance(1, self.images)
+        self.reporter.end_epoch(self.phase, epoch, sum(losses.values()), rate)
 
 
 def _store(folder: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from bench.data.source import Dataset, FileSplit, Pair, Split
 from bench.data.spec import format_size, parse_size
 from bench.errors import BenchError, ConfigError, DataError, UnknownComponentError
 from bench.plugin.hookspecs import hookimpl, hookspec
-from bench.train.tracking import Logger, TrackedRun
+from bench.train.tracking import Logger, LoggerUnavailable, TrackedRun
 
 __all__ = [
     "BenchError",
@@ -35,6 +35,7 @@ __all__ = [
     "Generator",
     "GeneratorMeta",
     "Logger",
+    "LoggerUnavailable",
     "OptionsMeta",
     "Pair",
     "Phase",

@@ -4,7 +4,8 @@ Events go to ``RUN/tensorboard/``; a resumed run continues the same event stream
 events after the last checkpoint are purged). Tags are the harness's metric names: ``train/...`` per epoch,
 ``curve/jaccard_scored`` or ``curve/jaccard_holdout`` (and accuracy) for the training curve, named for the images
 it is computed on, and ``summary/...`` and ``plots/...`` at the last epoch's step, where they belong on the time
-axis. Needs ``tensorboard`` (``pip install 'skinbench[tensorboard]'``).
+axis. Needs ``tensorboard`` (``pip install "skinbench[tensorboard]"``); without it ``--log tensorboard`` stops the
+run before any work.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.api import Logger, OptionsMeta, TrackedRun, hookimpl
+from bench.api import Logger, LoggerUnavailable, OptionsMeta, TrackedRun, hookimpl
 
 
 class TensorBoardLogger(Logger):
@@ -24,7 +25,7 @@ class TensorBoardLogger(Logger):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise RuntimeError("tensorboard is not installed: pip install 'skinbench[tensorboard]'") from None
+            raise LoggerUnavailable('tensorboard is not installed: pip install "skinbench[tensorboard]"') from None
         self._writer_class = SummaryWriter
         self.writer: Any = None
         self.step = 0

@@ -1,5 +1,6 @@
 """Experiment tracking: the logger hook, its failure isolation, the same tracked run across a resume, TensorBoard."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -31,11 +32,23 @@ class Broken(Logger):
         raise AssertionError("never called after its failure")
 
 
+class FailsLast(Logger):
+    def start(self, run):
+        pass
+
+    def log_epoch(self, step, metrics, phase):
+        pass
+
+    def finish(self, summary, artefacts):
+        raise OSError("disk full")
+
+
 class Plugin:
     @hookimpl
     def bench_register_loggers(self, register):
         register("recorder", Recorder)
         register("broken", Broken)
+        register("fails-last", FailsLast)
         register("unbuildable", lambda: 1 / 0)
 
 
@@ -47,7 +60,7 @@ def loggers(bench_register):
 
 
 def test_a_logger_gets_config_epochs_summary_and_plots_and_failures_never_stop_training(bench_run, loggers):
-    record = bench_run(seg="cdnn0", log="broken,recorder,unbuildable", overrides={"epochs": 2})
+    record = bench_run(seg="cdnn0", log="broken,recorder,unbuildable,fails-last", overrides={"epochs": 2})
     assert record["status"] == "finished"
     kinds = [c[0] for c in loggers]
     assert kinds == ["start", "epoch", "epoch", "finish"]
@@ -58,9 +71,13 @@ def test_a_logger_gets_config_epochs_summary_and_plots_and_failures_never_stop_t
     assert {"train/loss", "train/accuracy", "curve/jaccard_scored", "curve/accuracy_scored"} <= set(loggers[1][2])
     assert not any(name.startswith("val") or "/" not in name for name in loggers[1][2])
     assert loggers[3][1]["jaccard"] == record["summary"]["jaccard"] and all(Path(p).exists() for p in loggers[3][2])
+    assert [Path(p).name for p in loggers[3][2]][-1] == "results.json"  # the record, written before finish
+    assert [f"plots/{Path(p).name}" for p in loggers[3][2][:-1]] == record["plots"]
     failed = record["runtime"]["loggers"]["failed"]
     assert "ConnectionError" in failed["broken"] and "ZeroDivisionError" in failed["unbuildable"]
+    assert failed["fails-last"] == "finish: OSError: disk full"  # a failure in finish is in the record too
     assert record["runtime"]["loggers"]["used"] == ["recorder"]
+    assert json.loads(Path(record["_path"]).read_text())["runtime"]["loggers"] == record["runtime"]["loggers"]
 
     Path(record["_path"]).unlink()  # as if the process died after its last checkpoint: the rerun resumes it
     again = bench_run(seg="cdnn0", log="recorder", overrides={"epochs": 2})

@@ -34,8 +34,9 @@ from bench.results.plots import run_plots
 from bench.plugin.host import PluginHost
 from bench.storage.atomic import atomic_write_bytes, write_json
 from bench.results.records import RESULTS, Scores, environment, plugin_versions, run_dir, run_record
-from bench.results.reader import RecordProblem, read_record
-from bench.train.tracking import Logger, Loggers, TrackedRun
+from bench.results.grouping import row_label, strategy
+from bench.results.reader import RecordProblem, read_record, run_environment
+from bench.train.tracking import Logger, LoggerUnavailable, Loggers, TrackedRun
 from bench.plugin.components import Reporter, SilentReporter
 from bench.train.engine import Trainer, TrainState
 
@@ -127,6 +128,8 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     logger_names = list(ctx.execution.log)
     for name in logger_names:
         ctx.host.registry.get("loggers", name)  # an unknown --log fails before any work
+    if ctx.world.main and logger_names:
+        ctx.loggers = make_loggers(ctx, logger_names)  # and so does one whose package is missing
     data = open_data(ctx.host, config)
     test_split = f"train ({config.fold[1]} folds, seed {config.fold_seed})" if config.fold else data.test.name
     ctx.runtime.update({"train_split": "train", "test_split": test_split, "test_split_reason": data.test_why})
@@ -140,8 +143,6 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     with distributed.main_first(ctx.world):
         real, test, gan_real, curve = prepare_data(ctx, data)
         generators, gen_info = obtain_generators(ctx, gan_real)
-    if ctx.world.main and logger_names:
-        ctx.loggers = make_loggers(ctx, logger_names)
     network_model, state, history = train(ctx, model, loss_fn, phases, real, curve, generators, ident)
     if not ctx.world.main:
         return {"_path": None, "rank": ctx.world.rank}
@@ -154,7 +155,8 @@ def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
 
 
 def make_loggers(ctx: Context, names: list[str]) -> Loggers:
-    """The ``--log`` loggers; one whose factory raises is reported and left out."""
+    """The ``--log`` loggers, made before any work; one whose factory raises is reported and left out, unless
+    it raises :class:`LoggerUnavailable` (a package to install): that stops the run, naming the package."""
     made: dict[str, Logger] = {}
     loggers = Loggers({}, ctx.log, curve=curve_kind(ctx.config))
     for name in names:
@@ -163,6 +165,8 @@ def make_loggers(ctx: Context, names: list[str]) -> Loggers:
             made[name] = component.factory()
         except KeyboardInterrupt:
             raise
+        except LoggerUnavailable as exc:
+            raise ConfigError(f"--log {name}: {exc}") from None
         except BaseException as exc:  # tracking never stops a run, not even a factory raising SystemExit
             loggers.failures[name] = f"factory: {type(exc).__name__}: {exc}"
             ctx.log(f"logger {name!r} from plugin {component.plugin!r} failed to start ({type(exc).__name__}: "
@@ -360,7 +364,7 @@ def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase
     if ctx.loggers is not None:
         ctx.loggers.call("start", TrackedRun(f"{ident['hash']}-seed-{config.seed}", ctx.folder,
                                              config_file.resolved(config, ctx.execution), latest.exists(),
-                                             len(state.history)))
+                                             len(state.history), tracking_tags(ctx, ident, trainer)))
     t0 = time.perf_counter()
     history = trainer.run(phases, real, generators)
     ctx.timings["train_s"] = time.perf_counter() - t0
@@ -368,6 +372,15 @@ def train(ctx: Context, model: torch.nn.Module, loss_fn: Any, phases: list[Phase
     if trainer.bank is not None:
         ctx.runtime["bank"] = trainer.bank.info()
     return model, state, history
+
+
+def tracking_tags(ctx: Context, ident: dict[str, Any], trainer: Trainer) -> dict[str, str]:
+    """:attr:`TrackedRun.tags`: the run's identity and seed, and the leaderboard's labels of its row, column and
+    environment, computed as the leaderboard computes them from the record."""
+    run = ctx.config.as_record()
+    facts = {"env": {"device": str(ctx.device), "torch": torch.__version__}, "runtime": {"step": trainer.step_info()}}
+    return {"identity": ident["hash"], "seed": str(ctx.config.seed), "segmenter": row_label(run),
+            "strategy": strategy(run), "environment": run_environment(facts)}
 
 
 def score(ctx: Context, model: torch.nn.Module, test: Prepared, split: Split) -> Scores:
@@ -395,8 +408,7 @@ def write_record(ctx: Context, ident: dict[str, Any], scores: Scores, history: l
     drawn = {"run": config.as_record(), "runtime": ctx.runtime, "per_image": scores.per_image, "history": history}
     plots = [f"plots/{name}" for name in run_plots(drawn, ctx.folder / "plots")]
     if ctx.loggers is not None:
-        ctx.loggers.call("finish", scores.summary, [ctx.folder / p for p in plots])
-        ctx.runtime["loggers"] = {"used": sorted(ctx.loggers.active), "failed": ctx.loggers.failures}
+        ctx.runtime["loggers"] = ctx.loggers.report()
     runtime = {"device": str(ctx.device), **ctx.runtime}
     record = run_record(config, ident, runtime, scores, history, gen_info, env, plugin_versions(host),
                         data.fingerprints, ctx.timings, components, plots, checkpoint)
@@ -407,5 +419,10 @@ def write_record(ctx: Context, ident: dict[str, Any], scores: Scores, history: l
         f"bench run --config {config_file.FILE_NAME} runs it again.").encode())
     write_json(ctx.folder / "env.json", env)
     write_json(ctx.folder / RESULTS, record)
+    if ctx.loggers is not None:  # given the record as written; one failing here is then recorded too
+        ctx.loggers.call("finish", scores.summary, [ctx.folder / p for p in plots] + [ctx.folder / RESULTS])
+        if ctx.loggers.report() != runtime["loggers"]:
+            record["runtime"]["loggers"] = ctx.loggers.report()
+            write_json(ctx.folder / RESULTS, record)
     record["_path"] = str(ctx.folder / RESULTS)
     return record

@@ -10,17 +10,26 @@ Metric names say what each number is: ``train/...`` for what an epoch measured o
 ``curve/accuracy_<split>`` for a point of the training curve, ``<split>`` being ``scored`` (the scored split:
 the test images, never for choosing an epoch) or ``holdout`` (training pairs held out by ``--curve-split``),
 ``curve/seconds`` for what that point cost; a summary's scores are ``summary/...`` for the logger to name.
+
+A logger whose factory raises :class:`LoggerUnavailable` (what it needs is not installed) stops the run before
+any work, naming what to install: asking for a tracker that cannot track is a wrong option, not a tracking failure.
 """
 
 from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from bench.errors import ConfigError
 from bench.scoring.evaluate import CURVE_KEYS, LEGACY_CURVE_KEYS
+
+
+class LoggerUnavailable(ConfigError):
+    """Raised by a logger's factory when what it needs is missing (``pip install "skinbench[mlflow]"``): the run
+    stops before any work with this one-line message, instead of going on untracked."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,10 @@ class TrackedRun:
     """Whether this attempt continues from a checkpoint."""
     start_step: int
     """Epochs already trained (the next epoch logged is ``start_step + 1``)."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """What names the run, as text for a tracker's tags: ``identity`` (its hash), ``seed``, ``segmenter`` and
+    ``strategy`` (the leaderboard's row and column labels) and ``environment`` (device type, precision, torch
+    version, as the leaderboard separates cells: ``cpu fp32, torch 2.14``)."""
 
 
 class Logger(ABC):
@@ -53,7 +66,8 @@ class Logger(ABC):
 
     @abstractmethod
     def finish(self, summary: dict[str, Any], artefacts: list[Path]) -> None:
-        """The run finished: its summary scores and its plots."""
+        """The run finished: its summary scores, and its files: the plots (``plots/*.png``) and, last, the record
+        (``results.json``, already written)."""
 
 
 class Loggers:
@@ -78,6 +92,10 @@ class Loggers:
                 self.failures[name] = f"{method}: {reason}"
                 del self.active[name]
                 self.log(f"logger {name!r} failed in {method} ({reason}); the run goes on without it")
+
+    def report(self) -> dict[str, Any]:
+        """What the record says of the loggers (``runtime.loggers``): those in use and why the others failed."""
+        return {"used": sorted(self.active), "failed": dict(self.failures)}
 
     def epoch_metrics(self, entry: dict[str, Any]) -> dict[str, float]:
         """A history entry's numbers under the names loggers are given (``train/loss``, ``curve/jaccard_scored``):

@@ -23,8 +23,9 @@ def cli(strict_plugins: bool) -> None:
 
 
 for command in (run.run, components.plugins, components.list_components, components.describe, apply.ensemble_command,
-                results.leaderboard, results.results_command, results.claims, results.scalability, results.report_command,
-                apply.predict_command, apply.export_command, perf.perf_command, data.data, gan.gan, sweep.sweep):
+                results.leaderboard, results.results_command, results.claims, results.scalability,
+                results.report_command, apply.predict_command, apply.export_command, perf.perf_command, data.data,
+                gan.gan, sweep.sweep):
     cli.add_command(command)
 
 

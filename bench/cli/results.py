@@ -1,9 +1,10 @@
-"""``bench leaderboard``, ``bench results``, ``bench claims`` and ``bench scalability``: tables, data, verdicts and
-curves from records."""
+"""``bench leaderboard``, ``bench results``, ``bench claims``, ``bench scalability`` and ``bench report``: tables,
+data, verdicts, curves and a one-file HTML report from records."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
@@ -249,16 +250,16 @@ def report_command(ctx, runs: Path, out: Path, metric: str, gallery: int, reprod
               highlight=False)
 
 
-def _recompute(host):
+def _recompute(host: Callable[[], Any]) -> Callable[[dict[str, Any], list[Any]], list[Any]]:
     """The gallery's masks from a run's (or ensemble's) weights, as ``bench predict`` computes them on the CPU; the
     last few networks loaded are kept."""
     from bench.apply.predict import load_predictor, probabilities, to_mask
     from bench.plugin.build import resolve_device
 
     device = resolve_device("cpu")
-    loaded: dict = {}
+    loaded: dict[Path, Any] = {}
 
-    def masks(record, images):
+    def masks(record: dict[str, Any], images: list[Any]) -> list[Any]:
         folder = Path(record["_path"]).parent
         if folder not in loaded:
             if len(loaded) >= 4:

@@ -35,6 +35,11 @@ BATCH = 100
 """MLflow takes at most 100 params (and 1000 metrics) in one ``log_batch``."""
 
 
+SERVER_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+"""Retries and timeout (seconds) for a tracking server when the user has not set MLflow's own variables."""
+
+
 def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` when set, else the file store ``./mlruns``."""
     return os.environ.get("MLFLOW_TRACKING_URI") or (Path.cwd() / "mlruns").as_uri()
@@ -79,6 +84,9 @@ class MLflowLogger(Logger):
         uri = tracking_uri()
         if is_file_store(uri) and "MLFLOW_ALLOW_FILE_STORE" not in os.environ:
             os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+        if uri.startswith(("http://", "https://")):  # a server that does not answer is dropped in seconds, not
+            for name, value in SERVER_DEFAULTS.items():  # after MLflow's minutes of retries (unless the user set them)
+                os.environ.setdefault(name, value)
         self.client = self._client_class(tracking_uri=uri)
         experiment = self._experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT)
         tags = {RUN_TAG: run.run_id, **{f"skinbench.{k}": str(v) for k, v in run.tags.items()}}

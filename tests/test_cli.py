@@ -29,7 +29,7 @@ def test_unknown_names_get_close_matches_and_the_valid_list():
     proc = bench_cli("run", "--seg", "unett", check=False)
     assert proc.returncode == 2
     assert "unknown segmenter 'unett'; did you mean 'unet'?" in proc.stderr
-    assert "Valid: cdnn0, cdnn1, cdnn2, cdnn3, cdnn4, cdnn5, cdnn6, smp, unet" in proc.stderr
+    assert "; valid: cdnn0, cdnn1, cdnn2, cdnn3, cdnn4, cdnn5, cdnn6, smp, unet" in proc.stderr
     proc = bench_cli("run", "--gen", "dcgna", check=False)
     assert "did you mean 'dcgan'" in proc.stderr
     proc = bench_cli("describe", "tanimot", check=False)

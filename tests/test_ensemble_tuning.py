@@ -71,7 +71,12 @@ def test_tuning_is_refused_on_the_scored_split_and_with_explicit_thresholds(memb
     for args, message in ((["--tune", "split:test"], "that is the split the members score"),
                           (["--tune", "folds:1"], "expected folds:K (K >= 2"),
                           (["--tune", "folds:3", "--low", "0.3"], "give either --tune or the thresholds"),
-                          (["--tune", "folds:99"], "expected 2 to 9 folds for 9 scored images")):
+                          (["--tune", "folds:99"], "expected 2 to 9 folds for 9 scored images"),
+                          (["--tune", "split:train"], "the members trained on it"),
+                          (["--tune", "folds:abc"], "--tune folds:abc: expected folds:K"),
+                          (["--tune", "folds:3", "--tune-seed", "-1"], "Invalid value for '--tune-seed'"),
+                          (["--tune-seed", "2"], "give --tune folds:K too"),
+                          (["--groups", "0"], "Invalid value for '--groups'")):
         proc = bench_main("ensemble", *two, "--out", str(tmp_path), *args, check=False)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
 
@@ -80,9 +85,9 @@ def test_tuning_on_another_split_scores_the_members_split_at_the_pair_found_ther
     _, runs = members
     host = get_host()
     two = runs["none"][:2]
-    record = ensemble(host, two, tmp_path, device_name="cpu", tuning=Tuning(split="train"))
+    record = ensemble(host, two, tmp_path, device_name="cpu", tuning=Tuning(split="val"))
     tuning = record["run"]["tuning"]
-    assert tuning["method"] == "split" and tuning["split"] == "train" and tuning["n_images"] == 16
+    assert tuning["method"] == "split" and tuning["split"] == "val" and tuning["n_images"] == 9
     fixed = ensemble(host, two, tmp_path / "fixed", *tuning["final"], device_name="cpu")
     assert [r["jaccard"] for r in record["per_image"]] == [r["jaccard"] for r in fixed["per_image"]]
     assert record["runtime"]["test_split"] == "test"
@@ -101,6 +106,13 @@ def test_disjoint_ensembles_are_units_of_one_cell_with_a_paired_interval(members
     assert row.count("(n=2)") == 2, board  # two units in each cell, not four one-seed cells
     comparison = next(line for line in board.splitlines() if line.startswith("| ensemble: darker+darker | ellipses |"))
     assert "| 2 paired |" in comparison  # the units pair on their member seeds: an interval, not "one seed"
+    bench_main("ensemble", *map(str, runs["ellipses"]), "--out", str(board_runs))  # all four: another design
+    bench_main("ensemble", *map(str, runs["ellipses"]), "--groups", "2", "--tune", "folds:3", "--out", str(board_runs))
+    board = bench_main("leaderboard", "--runs", str(board_runs)).stdout
+    cells = [line for line in board.splitlines() if line.startswith("| ensemble: darker+darker")
+             and "(n=" in line and "members" not in line]
+    assert any(line.count("(n=2)") == 2 for line in cells), board  # the untuned pair of units stays one cell each
+    assert "member seeds 0+1 " not in board and "member seeds 0+1)" not in board, board
     overlapping = bench_main("ensemble", *map(str, runs["none"][1:3]), "--out", str(board_runs))
     assert "record: " in overlapping.stdout
     board = bench_main("leaderboard", "--runs", str(board_runs)).stdout

@@ -56,9 +56,11 @@ def test_isic_rows_match_the_boards_records_ensembles_and_environments_included(
     runs = _csv(bench_main("results", "--runs", str(ISIC)).stdout)
     board = _csv(bench_main("leaderboard", "--runs", str(ISIC), "--format", "csv").stdout)
     cells = board.drop_duplicates(["data", "row", "column"])
-    assert len(runs) == len(records) == cells.n_records.sum() == 56
+    assert len(runs) == len(records) == cells.n_records.sum() == 59
     assert (runs.kind == "ensemble").sum() == 8 and runs.member_seeds.dropna().eq("0+1+2").all()
     assert set(runs[runs.column == "ddpm"].environment) == {"cuda bf16, torch 2.11"}
+    cuda = board[(board.row == "unet") & (board.column == "ddpm") & (board.baseline == "real only")]
+    assert cuda.baseline_column.item() == "real only (environment cuda bf16, torch 2.11)"  # its own environment
     assert set(runs.table_data) == {"isic2017:/work/shared/data/isic2017"}  # both data paths: one table
     for (row, col), group in runs.groupby(["row", "column"]):
         assert len(group) == cells[(cells.row == row) & (cells.column == col)].n_records.item()
@@ -135,7 +137,7 @@ def test_board_data_has_the_markdowns_numbers(isic_board):
             sd = "" if pd.isna(cell.sd) else f" ± {cell.sd:.4f}"
             assert text == f"{cell['mean']:.4f}{sd} (n={cell.n_seeds})", (row, col)
             shown += 1
-    assert shown == len(cells) == 20
+    assert shown == len(cells) == 21
     compared = 0
     for baseline in ("real only", "real only (matched steps)"):
         for row, strategy, diff, interval, image, seeds, mde, gain, for_gain, wins in tables[baseline]:

@@ -143,6 +143,11 @@ def ensemble(
         if tuning.split == first_runtime["test_split"]:
             raise ConfigError(f"--tune split:{tuning.split}: that is the split the members score; choose on "
                               "another split, or cross-fit with --tune folds:K")
+        if any(m.run["data"] == first["test"] and m.record["runtime"].get("train_split") == tuning.split
+               for m in members):
+            raise ConfigError(f"--tune split:{tuning.split}: the members trained on it, so thresholds chosen there "
+                              "fit their training images; choose on a split no member trained on, or cross-fit with "
+                              "--tune folds:K")
         tune_split = test_ds.split(tuning.split)
 
     member_probs, sizes = _probabilities(host, members, split, device)

@@ -44,6 +44,8 @@ class Tuning:
 
 def parse_tuning(text: str, seed: int = 0) -> Tuning:
     """``folds:K`` (K >= 2) or ``split:NAME`` -> :class:`Tuning`; the error names ``--tune`` and the forms."""
+    if seed < 0:
+        raise ConfigError(f"--tune-seed {seed}: expected 0 or more")
     kind, _, value = text.partition(":")
     if kind == "folds" and value.isdigit() and int(value) >= 2:
         return Tuning(folds=int(value), seed=seed)

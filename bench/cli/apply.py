@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from bench.cli.common import err, host_of, overwrite_option, refuse_to_replace
+from bench.errors import ConfigError
 
 
 @click.command(name="ensemble", short_help="Ensemble finished runs; score and record it.")
@@ -18,8 +19,9 @@ from bench.cli.common import err, host_of, overwrite_option, refuse_to_replace
               help="Choose --high/--low from a grid on images the ensemble is not scored on: folds:K cross-fits on "
                    "K folds of the scored images (each fold uses the pair best on the others); split:NAME chooses on "
                    "another split of the test dataset.")
-@click.option("--tune-seed", default=0, show_default=True, type=int, help="Seed of the folds of --tune folds:K.")
-@click.option("--groups", default=1, show_default=True, type=int,
+@click.option("--tune-seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the folds of --tune folds:K.")
+@click.option("--groups", default=1, show_default=True, type=click.IntRange(min=1),
               help="Deal RUN_DIRS by seed into this many disjoint ensembles of the same experiments (each recorded; "
                    "the leaderboard then has several units per ensemble cell, and an interval).")
 @click.option("--device", default="auto", show_default=True)
@@ -31,9 +33,12 @@ def ensemble_command(ctx: click.Context, run_dirs, out, high, low, tune, tune_se
     from bench.apply.ensemble import ensembles
     from bench.apply.thresholds import parse_tuning
 
-    if tune is not None and any(ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT
-                                for p in ("high", "low")):
-        raise click.UsageError("--tune chooses --high and --low; give either --tune or the thresholds")
+    given = {p for p in ("high", "low", "tune_seed")
+             if ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT}
+    if tune is not None and given & {"high", "low"}:
+        raise ConfigError("--tune chooses --high and --low; give either --tune or the thresholds")
+    if tune is None and "tune_seed" in given:
+        raise ConfigError("--tune-seed seeds the folds of --tune folds:K; give --tune folds:K too")
     tuning = parse_tuning(tune, tune_seed) if tune is not None else None
     for record in ensembles(host_of(ctx), list(run_dirs), out, groups, high=high, low=low, device_name=device,
                             save_predictions=save_predictions, tuning=tuning):

@@ -12,8 +12,8 @@ from rich.console import Console
 from bench.errors import ConfigError
 from bench.plugin.host import PluginHost, get_host
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+console = Console(soft_wrap=True, emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def host_of(ctx: click.Context) -> PluginHost:

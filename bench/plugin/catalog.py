@@ -146,4 +146,4 @@ def unknown_message(what: str, name: str, valid: list[str]) -> str:
     """`unknown generator 'dcgn'; did you mean 'dcgan'? valid: ...` as one line."""
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown {what} {name!r}{hint} Valid: {', '.join(valid) if valid else '(none installed)'}"
+    return f"unknown {what} {name!r}{hint}; valid: {', '.join(valid) if valid else '(none installed)'}"

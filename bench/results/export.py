@@ -72,7 +72,7 @@ CELL_COLUMNS: tuple[str, ...] = (
     "mean", "sd", "n_seeds", "seeds", "n_records", "images", "below_0.6", "below_0.7", *HISTOGRAM_COLUMNS,
 )
 COMPARISON_COLUMNS: tuple[str, ...] = (
-    "baseline", "baseline_environment", "baseline_mean", "baseline_n_seeds", "difference", "ci_low", "ci_high",
+    "baseline", "baseline_column", "baseline_environment", "baseline_mean", "baseline_n_seeds", "difference", "ci_low", "ci_high",
     "significant", "p", "se", "df", "image_ci_low", "image_ci_high", "image_significant", "paired", "paired_seeds",
     "compared_seeds", "compared_baseline_seeds", "n_images_compared", "mde", "image_mde", "paper_gain",
     "seeds_for_paper_gain", "new_seed_wins", "note",
@@ -299,7 +299,7 @@ def _comparison(row: str, col: str, baseline: str, rows: list[str], cols: list[s
         return {"baseline": baseline, "note": f"ambiguous: no `{md(baseline)}` run with this row's settings; "
                                               f"{', '.join(f'`{r}`' for r in stray)} ran it"}
     there = members[against]
-    out: dict[str, Any] = {"baseline": against[1],
+    out: dict[str, Any] = {"baseline": baseline, "baseline_column": against[1],
                            "baseline_environment": "; ".join(sorted({run_environment(r) for r in there})),
                            "baseline_mean": float(np.mean(cells[against])),
                            "baseline_n_seeds": len(cells[against])}

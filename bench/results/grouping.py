@@ -163,9 +163,17 @@ def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, A
                         x["identity"]["settings"].get(k) is not None for x in cell):
                     col_keys[col].append(k)
 
+    usual = Counter(r["identity"]["settings"].get("environment") for r in records).most_common(1)
+    usual_env = usual[0][0] if usual else None
+
+    def shown(record: dict[str, Any], keys: list[str]) -> list[str]:
+        """The keys named in a label; the environment only when it is not the table's usual one (runs on
+        another device are the exception, named; the rest keep their plain label)."""
+        return [k for k in keys if k != "environment" or record["identity"]["settings"].get(k) != usual_env]
+
     def label() -> list[tuple[str, str]]:
-        return [(row + _suffix(_settings(r), row_keys[row]),
-                 col + _suffix(_settings(r), col_keys[col])) for r, (row, col) in zip(records, base)]
+        return [(row + _suffix(_settings(r), shown(r, row_keys[row])),
+                 col + _suffix(_settings(r), shown(r, col_keys[col]))) for r, (row, col) in zip(records, base)]
 
     labels = label()
     clashes = _clashes(records, labels)
@@ -185,8 +193,10 @@ def distinct_labels(records: list[dict[str, Any]], row_of: Callable[[dict[str, A
 def _disjoint_members(records: list[dict[str, Any]]) -> bool:
     """Whether ensembles of one identity share no member seed: then each is one unit of a cell (``bench ensemble
     --groups``); ensembles that share some seeds are not independent and stay apart, labelled by their seeds."""
-    sets = [set(str(r["identity"]["settings"].get("member seeds", "")).split("+")) for r in records]
-    return all(a.isdisjoint(b) for i, a in enumerate(sets) for b in sets[i + 1:])
+    by_identity: dict[str, list[set[str]]] = defaultdict(list)
+    for r in records:  # ensembles of other identities are told apart by other settings (thresholds, members)
+        by_identity[r["identity"]["hash"]].append(set(str(r["identity"]["settings"].get("member seeds", "")).split("+")))
+    return all(a.isdisjoint(b) for sets in by_identity.values() for i, a in enumerate(sets) for b in sets[i + 1:])
 
 
 def _clashes(records: list[dict[str, Any]], labels: list[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:

@@ -101,7 +101,7 @@ def training_curves(histories: list[list[dict[str, Any]]], title: str, path: Pat
         scored = ~np.isnan(values).any(0)  # the curve is scored every --curve-every epochs (and at phase ends)
         xs, values = x[scored], values[:, scored]
         ax.plot(xs, values.mean(0), color=colour, linestyle=style, label=label, linewidth=1.4,
-                marker="." if len(xs) < len(x) else None, markersize=3)
+                marker="." if len(xs) < len(x) or len(xs) < 3 else None, markersize=3 if len(xs) >= 3 else 8)
         if len(histories) > 1:
             ax.fill_between(xs, values.min(0), values.max(0), color=colour, alpha=0.2, linewidth=0)
     phases = [e["phase"] for e in first]

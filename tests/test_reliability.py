@@ -121,7 +121,7 @@ def test_a_logger_can_neither_change_the_record_nor_end_the_run(bench_register, 
     stored = json.loads(Path(record["_path"]).read_text())
     assert stored["summary"] == record["summary"] and 0.0 <= stored["summary"]["jaccard"] <= 1.0
     assert record["plots"] and all(isinstance(p, str) for p in record["plots"])
-    assert Watching.seen[0] == "cdnn0" and "loss" in Watching.seen[1]
+    assert Watching.seen[0] == "cdnn0" and "train/loss" in Watching.seen[1]
     assert Watching.seen[-1][0] == stored["summary"]["jaccard"] and Watching.seen[-1][1] > 0
     assert any("logger 'exiting' failed in log_epoch (SystemExit: 3)" in m for m in messages)
     loggers = record["runtime"]["loggers"]

@@ -222,13 +222,15 @@ def chrome():
 
 def test_the_report_opens_in_headless_chromium_without_errors(chrome, rendered, tiny_runs, tmp_path):
     """No console error, every image decoded and shown, every internal link's target present, nothing fetched."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
     driver = chrome
     pages = [tmp_path / "isic.html", tmp_path / "gallery.html"]
     pages[0].write_text(rendered["isic2017-quick"])
     report(tiny_runs, pages[1], "--gallery", "3")
     for page in pages:
-        driver.get(page.as_uri())
-        assert driver.execute_script("return document.readyState") == "complete"
+        driver.get(page.as_uri())  # chromedriver can return while a 1.5 MB page of data: URIs is still decoding
+        WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, f"{page.name}: console errors {errors}"
         images = driver.execute_script(

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from bench.results import paper
-from bench.results.grouping import BASELINE, MATCHED, by_environment, distinct_labels, group_tables, md, row_label, strategy
+from bench.results.grouping import (BASELINE, MATCHED, by_environment, distinct_labels, group_tables, in_environment_of, md,
+                                    row_label, strategy)
 from bench.results.leaderboard import seeds_text
 from bench.results.scalability import VARIES, equivalent_images, share_interval
-from bench.results.reader import run_environment
-from bench.results.stats import LEVEL, Comparison, compare, sample, unit_of
+from bench.results.stats import LEVEL, Comparison, compare, sample
 
 IMAGE_FLOOR = "not resolvable on these test images"
 SMALLER = "smaller than the paper's"
@@ -125,7 +125,7 @@ class _Table:
         founds = [self.bases.get(cell, []) for cell in (a, b)]
         for i in (0, 1):  # one experiment in several environments: take the other side's, as the leaderboard does
             if len(founds[i]) > 1 and len(founds[1 - i]) == 1 and self._one_identity(founds[i]):
-                founds[i] = [self._same_environment(founds[i], founds[1 - i][0])]
+                founds[i] = [in_environment_of(founds[i], founds[1 - i][0], self.cells)]
         for cell, found in zip((a, b), founds):
             if not found:
                 return None, f"no {cell[0]} {cell[1]} runs"
@@ -145,13 +145,6 @@ class _Table:
     def _one_identity(self, labels: list[tuple[str, str]]) -> bool:
         """Whether cells differ only in their environment (their runs are one experiment)."""
         return len({r["identity"]["hash"] for label in labels for r in self.cells[label]}) == 1
-
-    def _same_environment(self, labels: list[tuple[str, str]], other: tuple[str, str]) -> tuple[str, str]:
-        """The cell of ``labels`` in ``other``'s environment, or the one with the most seeds when none is."""
-        def env(label: tuple[str, str]) -> set[str]:
-            return {run_environment(r) for r in self.cells[label]}
-        same = [label for label in labels if env(label) == env(other)]
-        return same[0] if same else max(labels, key=lambda label: len({unit_of(r) for r in self.cells[label]}))
 
     def rows(self) -> list[tuple[str, dict[str, Any]]]:
         """``(segmenter label, a run of it)`` for every base row, sorted."""

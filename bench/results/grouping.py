@@ -15,6 +15,7 @@ import numpy as np
 from bench.config import profiles
 from bench.results.records import gen_label
 from bench.results.reader import normalise, run_environment
+from bench.results.stats import unit_of
 
 
 def md(text: Any) -> str:
@@ -69,6 +70,16 @@ def by_environment(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({**record, "identity": {"hash": f"{ident['hash']} on {env}",
                                            "settings": {**ident["settings"], "environment": env}}})
     return out
+
+
+def in_environment_of(candidates: list[Any], other: Any, cells: dict[Any, list[dict[str, Any]]]) -> Any:
+    """Of ``candidates`` (cells of one experiment run in several environments), the one in ``other``'s
+    environment; when none is, the one with the most seeds. Shared by the board and the claims, so a strategy is
+    compared with the same baseline cell in both."""
+    def env(cell: Any) -> set[str]:
+        return {run_environment(r) for r in cells[cell]}
+    same = [c for c in candidates if env(c) == env(other)]
+    return same[0] if same else max(candidates, key=lambda c: len({unit_of(r) for r in cells[c]}))
 
 
 def axis(key: str) -> str:

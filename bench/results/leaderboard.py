@@ -12,11 +12,11 @@ import numpy as np
 from bench.results import paper
 from bench.config.identity import digest
 from bench.data.spec import parse_spec
-from bench.results.grouping import (BASELINES, by_environment, distinct_labels, md, group_tables, mean_sd,
+from bench.results.grouping import (BASELINES, by_environment, distinct_labels, in_environment_of, md, group_tables, mean_sd,
                                     row_label, strategy)
 from bench.results.reader import run_environment
 from bench.results.records import data_label, safe_name
-from bench.results.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means, unit_of
+from bench.results.stats import BOOTSTRAP_SAMPLES, MAX_SEEDS, Comparison, Sample, compare, sample, unit_means
 
 def _order(columns: set[str]) -> list[str]:
     """Columns in board order: the baselines first (also when a setting or environment is named in their
@@ -161,9 +161,7 @@ def baseline_cell(cell: tuple[str, str], baseline: str, members: dict) -> tuple[
     found = sorted(c for c in members if c[0] == row and base_column(members[c]) == baseline)
     if len(found) <= 1:
         return found[0] if found else None
-    here = {run_environment(r) for r in members[cell]}
-    same = [c for c in found if {run_environment(r) for r in members[c]} == here]
-    return same[0] if same else max(found, key=lambda c: len({unit_of(r) for r in members[c]}))
+    return in_environment_of(found, cell, members)
 
 
 def _comparison(rows: list[str], cols: list[str], members: dict, samples: dict[tuple[str, str], Sample],

@@ -17,6 +17,7 @@ from bench.plugin.components import (
     SegmenterMeta,
     move_optimizer_state,
 )
+from bench.plugin.options import Option
 from bench.config.run import RunConfig
 from bench.data.layout import match_pairs
 from bench.data.source import Dataset, FileSplit, Pair, Split
@@ -36,6 +37,7 @@ __all__ = [
     "GeneratorMeta",
     "Logger",
     "LoggerUnavailable",
+    "Option",
     "OptionsMeta",
     "Pair",
     "Phase",

@@ -95,9 +95,7 @@ class CDNN(nn.Module):
         return "\n".join(lines)
 
 
-def build_cdnn(in_channels: int, width: float = 1.0, **options) -> CDNN:
-    if options:
-        raise TypeError(f"cdnn: unknown options {', '.join(sorted(options))}")
+def build_cdnn(in_channels: int, width: float = 1.0) -> CDNN:
     return CDNN(in_channels, width)
 
 

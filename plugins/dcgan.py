@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.api import EpochCallback, Generator, GeneratorMeta, hookimpl, move_optimizer_state
+from bench.api import EpochCallback, Generator, GeneratorMeta, hookimpl, move_optimizer_state, Option
 
 Z_DIM = 100
 
@@ -158,9 +158,7 @@ class DCGAN(Generator):
 
 
 def build_dcgan(size: tuple[int, int], width: float = 1.0, lr: float = 2e-4, seed: int = 0,
-                real_label: float = 0.9, **options) -> DCGAN:
-    if options:
-        raise TypeError(f"dcgan: unknown options {', '.join(sorted(options))}")
+                real_label: float = 0.9) -> DCGAN:
     return DCGAN(size, width=width, lr=lr, seed=seed, real_label=real_label)
 
 
@@ -168,7 +166,9 @@ def build_dcgan(size: tuple[int, int], width: float = 1.0, lr: float = 2e-4, see
 def bench_register_generators(register):
     register(
         "dcgan", build_dcgan,
-        description="DCGAN generating RGB + mask (4 channels) from a 100-d z; 5x5 stride-2 (de)convolutions",
-        meta=GeneratorMeta(size="192x256", options={"z_dim": Z_DIM, "lr": 2e-4, "beta1": 0.5, "real_label": 0.9}),
+        description=f"DCGAN generating RGB + mask (4 channels) from a {Z_DIM}-d z; 5x5 stride-2 (de)convolutions; "
+                    "Adam (beta1 0.5) at --gan-lr",
+        meta=GeneratorMeta(size="192x256", options={
+            "real_label": Option(0.9, help="the discriminator's target for real pairs (one-sided label smoothing)")}),
         reference="Pollastri et al., Section 3.1; Radford et al. 2016",
     )

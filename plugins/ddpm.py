@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.api import EpochCallback, Generator, GeneratorMeta, format_size, hookimpl, move_optimizer_state
+from bench.api import EpochCallback, Generator, GeneratorMeta, format_size, hookimpl, move_optimizer_state, Option
 
 TIMESTEPS = 1000
 BETA_START, BETA_END = 1e-4, 0.02
@@ -292,9 +292,7 @@ class DDPM(Generator):
 
 
 def build_ddpm(size: tuple[int, int], width: float = 1.0, lr: float = 2e-4, seed: int = 0, sample_steps: int = 50,
-               ema_decay: float = EMA_DECAY, **options) -> DDPM:
-    if options:
-        raise TypeError(f"ddpm: unknown options {', '.join(sorted(options))}")
+               ema_decay: float = EMA_DECAY) -> DDPM:
     return DDPM(size, width=width, lr=lr, seed=seed, sample_steps=sample_steps, ema_decay=ema_decay)
 
 
@@ -302,11 +300,10 @@ def build_ddpm(size: tuple[int, int], width: float = 1.0, lr: float = 2e-4, seed
 def bench_register_generators(register):
     register(
         "ddpm", build_ddpm,
-        description="DDPM over RGB + mask (4 channels): U-Net noise predictor, T=1000 linear schedule, EMA, "
-                    "DDIM sampling in --sample-steps steps",
-        meta=GeneratorMeta(size="192x256", iterative=True,
-                           options={"timesteps": TIMESTEPS, "betas": f"{BETA_START:g}..{BETA_END:g} linear",
-                                    "ema_decay": EMA_DECAY, "sampler": "DDIM, eta 0"}),
+        description=f"DDPM over RGB + mask (4 channels): U-Net noise predictor, T={TIMESTEPS} linear betas "
+                    f"{BETA_START:g}..{BETA_END:g}, EMA, DDIM sampling (eta 0) in --sample-steps steps",
+        meta=GeneratorMeta(size="192x256", iterative=True, options={
+            "ema_decay": Option(EMA_DECAY, help="decay of the weights' moving average that samples")}),
         reference="Ho et al. 2020, Denoising Diffusion Probabilistic Models (arXiv:2006.11239); Song et al. 2021, "
                   "Denoising Diffusion Implicit Models (arXiv:2010.02502)",
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.api import SegmenterMeta, hookimpl
+from bench.api import SegmenterMeta, hookimpl, Option
 
 
 def _double_conv(cin: int, cout: int) -> nn.Sequential:
@@ -48,17 +48,17 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-def build_unet(in_channels: int, width: float = 1.0, **options) -> UNet:
-    if options:
-        raise TypeError(f"unet: unknown options {', '.join(sorted(options))}")
-    return UNet(in_channels, base=max(4, int(round(64 * width))))
+def build_unet(in_channels: int, width: float = 1.0, depth: int = 4) -> UNet:
+    return UNet(in_channels, base=max(4, int(round(64 * width))), depth=depth)
 
 
 @hookimpl
 def bench_register_segmenters(register):
     register(
         "unet", build_unet,
-        description="U-Net, 4 levels, 64 base channels (width scales them)",
-        meta=SegmenterMeta(size="192x256", channels="rgb", loss="bce"),
+        description="U-Net, 4 levels (depth=), 64 base channels (width scales them)",
+        meta=SegmenterMeta(size="192x256", channels="rgb", loss="bce", options={
+            "depth": Option(4, help="down- and up-steps; the input's sides must be divisible by 2^depth",
+                            choices=(2, 3, 4, 5))}),
         reference="Ronneberger et al. 2015; Pollastri et al. Table 3 (Eq. 6 default, Eq. 1 with --loss tanimoto)",
     )

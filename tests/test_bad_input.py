@@ -87,7 +87,8 @@ def test_non_ascii_file_names_work_end_to_end(tmp_path):
     (["--channels", "rgb+x"], "--channels: unknown channel set 'rgb+x'"),
     (["--device", "tpu"], "--device: 'tpu' is not a device"),
     (["--data", "fixture?n=abc"], "--data fixture: n, n_test and seed must be integers"),
-    (["--data", "fixture?colour=1"], "--data fixture: unknown option 'colour'"),
+    (["--data", "fixture?colour=1"], "--data fixture?colour=1: dataset 'fixture' has no option 'colour'; it declares: "
+                                     "n (int), n_test (int), seed (int), size (str)"),
     (["--schedule", "three-phase"], "unknown schedule 'three-phase'"),
     (["--epochs", "-1"], "--epochs: must be 0 or more"),
     (["--threshold", "1.5"], "--threshold: must lie strictly between 0 and 1"),

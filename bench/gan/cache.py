@@ -24,24 +24,25 @@ from bench.config.run import GanConfig
 from bench.plugin.components import Generator
 from bench.config.identity import SAMPLING_KEYS, generator_identity, generator_key, training_config
 from bench.data.prepare import CacheWarning, Prepared, cache_root
-from bench.data.spec import format_size
+from bench.data.spec import format_size, parse_spec
 from bench.errors import BenchError
 from bench.storage.integrity import file_digest, store_entry
 from bench.storage.locks import entry_lock
 from bench.plugin.host import PluginHost
 from bench.plugin.catalog import Component
+from bench.plugin.options import name_of, resolve
 from bench.plugin.components import Reporter, SilentReporter
 
 def plugin_version(host: PluginHost, name: str) -> str | None:
-    """The version of the plugin that registered generator ``name``."""
-    component = host.registry.get("generators", name)
+    """The version of the plugin that registered generator ``name`` (a name or a spec with options)."""
+    component = host.registry.get("generators", name_of(name))
     return host.plugins[component.plugin].version if component.plugin in host.plugins else None
 
 
 def code_hash(host: PluginHost, name: str) -> str | None:
     """A hash of the source that defines generator ``name`` (the module of its factory), so that a changed
     generator is never served from an entry trained by the old code, even at the same plugin version."""
-    factory = host.registry.get("generators", name).factory
+    factory = host.registry.get("generators", name_of(name)).factory
     try:
         source = inspect.getsourcefile(factory)
         if source:
@@ -72,7 +73,10 @@ def build_generator(component: Component, config: dict[str, Any], seed: int) -> 
     try:
         with torch.random.fork_rng(devices=[]):  # a factory that seeds torch must not move the run's RNG
             sampling = {k: config[k] for k in SAMPLING_KEYS if config.get(k) is not None}
-            gen = component.factory(size=(h, w), width=config["width"], lr=config["lr"], seed=seed, **sampling)
+            options = resolve("generator", component.name, component.meta, config.get("options") or {},
+                              f"--gen {component.name}")
+            gen = component.factory(size=(h, w), width=config["width"], lr=config["lr"], seed=seed, **sampling,
+                                    **options)
     except BenchError:
         raise
     except Exception as exc:
@@ -82,6 +86,13 @@ def build_generator(component: Component, config: dict[str, Any], seed: int) -> 
         raise BenchError(f"generator {component.name!r} from plugin {component.plugin!r}: its factory returned "
                          f"{type(gen).__name__}, not a bench.api.Generator")
     return gen
+
+
+def generator_for(host: PluginHost, spec: str, config: dict[str, Any], seed: int) -> Generator:
+    """Generator ``spec`` (``NAME[?key=value]``) for ``config`` (size, width, lr), the spec's options with it."""
+    parsed = parse_spec(spec, "--gen")
+    options = {"options": dict(parsed.options)} if parsed.options else {}
+    return build_generator(host.registry.get("generators", parsed.name), {**config, **options}, seed)
 
 
 def obtain(

@@ -41,11 +41,13 @@ class Component:
 
     @property
     def defaults(self) -> dict[str, Any]:
-        """The metadata as a flat dict (for listings and ``bench describe``)."""
+        """The metadata as a flat dict, each declared option by its default (for listings and ``bench describe``)."""
+        from bench.plugin.options import declared
+
         if self.meta is None:
             return {}
         out = {k: v for k, v in vars(self.meta).items() if k != "options" and v != ()}
-        out.update(getattr(self.meta, "options", {}) or {})
+        out.update({key: option.default for key, option in declared(self.meta).items()})
         return out
 
     def summary(self) -> dict[str, Any]:

@@ -12,13 +12,23 @@ SOURCES = ("real", "synthetic", "mixed")
 EPOCH_FIELDS = ("epochs", "synthetic_epochs", "finetune_epochs")
 
 
+def _check_options(meta: Any) -> None:
+    """Every declared option is a plain default of a known type or a :class:`bench.api.Option` (checked at
+    registration, so a plugin with a bad declaration is refused naming it, not a run later)."""
+    from bench.plugin.options import declared
+
+    declared(meta)
+
+
 @dataclass(frozen=True)
 class SegmenterMeta:
-    """What a segmenter must declare: its input size (``HxW``), channel set and default loss."""
+    """What a segmenter must declare: its input size (``HxW``), channel set and default loss; and the options its
+    factory takes (``--seg NAME?key=value``), each a default or a :class:`bench.api.Option`."""
 
     size: str
     channels: str
     loss: str
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from bench.data import channels
@@ -28,6 +38,7 @@ class SegmenterMeta:
         channels.channel_count(self.channels)
         if not isinstance(self.loss, str) or not self.loss:
             raise ValueError(f"loss must be a loss name, got {self.loss!r}")
+        _check_options(self)
 
 
 @dataclass(frozen=True)
@@ -40,8 +51,11 @@ class ScheduleMeta:
 
     needs_generator: bool
     uses: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Options the factory takes after the config (``--schedule NAME?key=value``)."""
 
     def __post_init__(self) -> None:
+        _check_options(self)
         if not isinstance(self.needs_generator, bool):
             raise ValueError(f"needs_generator must be True or False, got {self.needs_generator!r}")
         unknown = [u for u in self.uses if u not in EPOCH_FIELDS]
@@ -52,7 +66,8 @@ class ScheduleMeta:
 
 @dataclass(frozen=True)
 class GeneratorMeta:
-    """A generator's default output size (``HxW``, for ``bench describe``) and its other options, shown as is.
+    """A generator's default output size (``HxW``, for ``bench describe``) and the options its factory takes
+    (``--gen NAME?key=value``, passed as keyword arguments; they enter the cache key and the run's identity).
 
     ``iterative``: the generator samples in a number of steps the user chooses (a diffusion model's sampler):
     its factory takes ``sample_steps=``, given from the ``sample_steps`` profile field, which then enters the
@@ -67,13 +82,18 @@ class GeneratorMeta:
         from bench.data.spec import parse_size
 
         parse_size(self.size, "size")
+        _check_options(self)
 
 
 @dataclass(frozen=True)
 class OptionsMeta:
-    """Losses and datasets: the options their factory takes, with defaults, shown by ``bench describe``."""
+    """Losses, datasets and loggers: the options their factory takes (``NAME?key=value``), each a default or a
+    :class:`bench.api.Option`; checked and typed by the harness, shown by ``bench describe``."""
 
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_options(self)
 
 
 META_TYPES: dict[str, type] = {"segmenters": SegmenterMeta, "schedules": ScheduleMeta,
@@ -93,11 +113,11 @@ def meta_from(kind: str, meta: Any, defaults: Mapping[str, Any] | None) -> Any:
         return meta
     given = dict(defaults or {})
     names = [f.name for f in fields(cls)]
-    if "options" in names:
-        own = {k: given.pop(k) for k in [n for n in names if n != "options"] if k in given}
-        return cls(**own, options=given)
     missing = [f.name for f in fields(cls) if f.name not in given and f.default is MISSING
                and f.default_factory is MISSING]
+    if cls in (GeneratorMeta, OptionsMeta) and "options" not in given and not missing:
+        own = {k: given.pop(k) for k in [n for n in names if n != "options"] if k in given}
+        return cls(**own, options=given)
     unknown = sorted(set(given) - set(names))
     if missing or unknown:
         raise TypeError(f"{cls.__name__} needs {', '.join(names)}"

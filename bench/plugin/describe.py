@@ -9,6 +9,7 @@ import torch
 from bench.data import channels
 from bench.data.spec import parse_size
 from bench.plugin.catalog import Component, singular
+from bench.plugin.options import declared, format_value
 
 
 def describe_component(component: Component, arg: str | None = None) -> str:
@@ -17,8 +18,14 @@ def describe_component(component: Component, arg: str | None = None) -> str:
         lines.append(f"  {component.description}")
     if component.reference:
         lines.append(f"  reference: {component.reference}")
+    options = declared(component.meta)
     for key, value in component.defaults.items():
-        lines.append(f"  default {key}: {value}")
+        if key not in options:
+            lines.append(f"  default {key}: {value}")
+    for key, option in options.items():
+        lines.append(f"  option {key}: {option.describe()}")
+    if options:
+        lines.append(f"  usage: {component.name}?{'&'.join(f'{k}={format_value(o.default)}' for k, o in options.items())}")
     if component.variants is not None and arg is None:
         lines.append(f"  parametrised: {component.name}:" + ":".join(component.variants()))
         for axis, values in component.variants().items():

@@ -20,9 +20,9 @@ Register = Callable[..., Any]
 def bench_register_generators(register: Register) -> None:
     """Register generators: ``register(name, factory, description=..., meta=GeneratorMeta(...), reference=...)``.
 
-    The harness calls ``factory(size=(H, W), width=..., lr=..., seed=...)``; it returns a
+    The harness calls ``factory(size=(H, W), width=..., lr=..., seed=..., **options)``; it returns a
     :class:`bench.api.Generator` that learns 4-channel image+mask pairs and samples them. ``--gen NAME``
-    selects it.
+    selects it; ``--gen NAME?key=value`` passes the options ``GeneratorMeta(options=...)`` declares, typed.
     """
 
 
@@ -31,7 +31,8 @@ def bench_register_segmenters(register: Register) -> None:
     """Register segmenters: ``register(name, factory, meta=SegmenterMeta(size=, channels=, loss=), ...)``.
 
     The harness calls ``factory(in_channels=C, width=..., [spec=ARG], [weights=PATH], **options)`` (``ARG`` and
-    the options from ``--seg NAME:ARG?key=value``); it returns a ``torch.nn.Module`` mapping
+    the options from ``--seg NAME:ARG?key=value``, checked against ``SegmenterMeta(options=...)`` and typed); it
+    returns a ``torch.nn.Module`` mapping
     ``(B, C, H, W)`` to logits ``(B, 1, H, W)``. The metadata is required: the input size (``"HxW"``), the
     channel set and the default loss.
     """
@@ -39,14 +40,15 @@ def bench_register_segmenters(register: Register) -> None:
 
 @hookspec
 def bench_register_losses(register: Register) -> None:
-    """Register losses: the harness calls ``factory()``; it returns ``loss(logits, target) -> scalar tensor``."""
+    """Register losses: the harness calls ``factory(**options)`` (from ``--loss NAME?key=value``, declared in
+    ``OptionsMeta``); it returns ``loss(logits, target) -> scalar tensor``."""
 
 
 @hookspec
 def bench_register_schedules(register: Register) -> None:
     """Register schedules: ``register(name, factory, meta=ScheduleMeta(needs_generator=..., uses=...), ...)``.
 
-    The harness calls ``factory(config)`` with the run's :class:`bench.api.RunConfig`; it returns the list
+    The harness calls ``factory(config, **options)`` (options declared in ``ScheduleMeta(options=...)``) with the run's :class:`bench.api.RunConfig`; it returns the list
     of :class:`bench.api.Phase` (``config.epochs``, ``config.synthetic_epochs``, ... give their lengths).
     """
 
@@ -55,15 +57,15 @@ def bench_register_schedules(register: Register) -> None:
 def bench_register_datasets(register: Register) -> None:
     """Register datasets: the harness calls ``factory(arg, **options)``; it returns a :class:`bench.api.Dataset`.
 
-    ``--data NAME:ARG?key=value`` passes ``ARG`` (e.g. a root folder) and the options.
+    ``--data NAME:ARG?key=value`` passes ``ARG`` (e.g. a root folder) and the options ``OptionsMeta`` declares, typed.
     """
 
 
 @hookspec
 def bench_register_loggers(register: Register) -> None:
-    """Register experiment loggers: the harness calls ``factory()``; it returns a :class:`bench.api.Logger`.
+    """Register experiment loggers: the harness calls ``factory(**options)``; it returns a :class:`bench.api.Logger`.
 
-    ``bench run --log NAME`` (comma-separated for several) sends it the run's configuration, each epoch's
+    ``bench run --log NAME[?key=value]`` (comma-separated for several) sends it the run's configuration, each epoch's
     metrics, the summary and the plots; a logger that raises is reported and dropped, never stopping training.
     """
 

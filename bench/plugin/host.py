@@ -13,6 +13,7 @@ import pluggy
 
 from bench.plugin import hookspecs
 from bench.plugin.components import meta_from
+from bench.plugin.options import name_of
 from bench.errors import BenchError, PluginError
 from bench.plugin.catalog import BUILTIN_DISTRIBUTION, KINDS, Component, Registry, ReservedNameError, singular
 
@@ -111,8 +112,8 @@ class PluginHost:
                 self._fault(info, f"hook bench_register_commands raised: {_describe(exc)}")
 
     def provenance(self, kind: str, name: str) -> dict[str, str | None]:
-        """Which plugin, distribution and version provide component ``name`` of ``kind`` (for records)."""
-        component = self.registry.get(kind, name)
+        """Which plugin, distribution and version provide component ``name`` (or spec) of ``kind`` (for records)."""
+        component = self.registry.get(kind, name_of(name))
         info = self.plugins.get(component.plugin)
         return {"name": name, "plugin": component.plugin, "distribution": component.distribution,
                 "version": info.version if info else None}

@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from bench.train import bank as synthetic_bank
-from bench.plugin.build import build_component, build_segmenter, load_dataset, resolve_device
+from bench.plugin.build import build_loss, build_segmenter, load_dataset, resolve_device
 from bench.plugin.components import Generator
 from bench.config.run import iterative_generators
 from bench.data import channels
@@ -40,7 +40,7 @@ from bench.data.spec import format_size, parse_size, parse_spec
 from bench.errors import ConfigError
 from bench.sweep.estimate import PERF_SCHEMA, Need
 from bench.scoring.evaluate import curve_point
-from bench.gan.cache import build_generator, to_gan_input
+from bench.gan.cache import generator_for, to_gan_input
 from bench.plugin.host import PluginHost
 from bench.train.engine import Trainer, TrainState
 
@@ -181,7 +181,7 @@ class Measurer:
             raise ConfigError(f"--batch {batch}: larger than the training split of --data {self.data} ({len(real)} "
                               f"pairs); a step would train on {len(real)} images, not {batch}. Use --batch "
                               f"{len(real)} or less, or more data")
-        loss_fn = build_component(self.host.registry.get("losses", need.loss))
+        loss_fn = build_loss(self.host, need.loss)
 
         def fresh_model() -> torch.nn.Module:
             torch.manual_seed(0)
@@ -262,8 +262,8 @@ class Measurer:
 
     def _generator(self, name: str, size: tuple[int, int], width: float, sample_steps: int | None) -> Generator:
         sampling = {"sample_steps": sample_steps} if sample_steps else {}
-        gen = build_generator(self.host.registry.get("generators", name),
-                              {"size": format_size(size), "width": width, "lr": 2e-4, **sampling}, 0).to(self.device)
+        gen = generator_for(self.host, name, {"size": format_size(size), "width": width, "lr": 2e-4, **sampling},
+                            0).to(self.device)
         real = to_gan_input(self.real(size), self.device, torch.arange(min(len(self.real(size)), 2)))
         gen.fit(real, epochs=1, batch_size=2, rng=torch.Generator(device=self.device).manual_seed(0))
         return gen
@@ -279,8 +279,8 @@ class Measurer:
         rates: dict[str, float] = {}
         windows: dict[str, list[float]] = {}
         for kind, tensor in (("train", real[:n]), ("model", torch.rand_like(real[:n]) * 2 - 1)):
-            gen = build_generator(self.host.registry.get("generators", need.name),
-                                  {"size": format_size(size), "width": need.width, "lr": 2e-4}, 0).to(device)
+            gen = generator_for(self.host, need.name, {"size": format_size(size), "width": need.width, "lr": 2e-4},
+                                0).to(device)
             rng = torch.Generator(device=device).manual_seed(0)
             gen.fit(tensor[: batch * 2], epochs=1, batch_size=batch, rng=rng)  # warm-up
             _sync(device)

@@ -190,27 +190,27 @@ def check_step(host: Any, seg: str, *, loss: str | None = None, channels: str | 
     """Train one epoch of ``source`` (real, synthetic or mixed) with segmenter ``seg`` through the captured
     path, every replay under :class:`CaptureGuard`, on the CPU; raise :class:`CaptureViolation` on the first
     operation a CUDA graph could not capture. Returns what was checked (graphs, replays, operations)."""
-    from bench.plugin.build import build_segmenter, load_dataset
+    from bench.plugin.build import build_loss, build_segmenter, load_dataset
     from bench.config.run import iterative_generators
     from bench.plugin.components import Phase
     from bench.data import channels as channel_sets
     from bench.data.prepare import prepare
     from bench.data.spec import format_size, parse_spec
-    from bench.gan.cache import build_generator, to_gan_input
+    from bench.gan.cache import generator_for, to_gan_input
     from bench.train.engine import Trainer, TrainState
 
     component = host.registry.get("segmenters", parse_spec(seg, "--seg").name)
     cset = channels or component.meta.channels
     channel_sets.channel_count(cset)
-    loss_fn = host.registry.get("losses", loss or component.meta.loss).factory()
+    loss_fn = build_loss(host, loss or component.meta.loss)
     torch.manual_seed(0)
     model = build_segmenter(host, seg, cset, width)
     real = prepare(load_dataset(host, data, "--data").split("train"), size)
     iterative = iterative_generators(host, tuple(gens))
     generators = []
     for g in gens:  # fitted for one epoch, as a run fits them before sampling (some hold the real pairs)
-        gen = build_generator(host.registry.get("generators", g), {"size": format_size(size), "width": width,
-                                                                    "lr": 2e-4, **({"sample_steps": 2} if g in iterative else {})}, 0)
+        gen = generator_for(host, g, {"size": format_size(size), "width": width, "lr": 2e-4,
+                                      **({"sample_steps": 2} if g in iterative else {})}, 0)
         gen.fit(to_gan_input(real, torch.device("cpu")), epochs=1, batch_size=batch, rng=torch.Generator().manual_seed(0))
         generators.append(gen)
     backend = GuardedCapture()

@@ -86,7 +86,7 @@ def test_non_ascii_file_names_work_end_to_end(tmp_path):
 @pytest.mark.parametrize("args,expected", [
     (["--channels", "rgb+x"], "--channels: unknown channel set 'rgb+x'"),
     (["--device", "tpu"], "--device: 'tpu' is not a device"),
-    (["--data", "fixture?n=abc"], "--data fixture: n, n_test and seed must be integers"),
+    (["--data", "fixture?n=abc"], "--data fixture?n=abc: option n='abc' is not an int; expected a whole number"),
     (["--data", "fixture?colour=1"], "--data fixture?colour=1: dataset 'fixture' has no option 'colour'; it declares: "
                                      "n (int), n_test (int), seed (int), size (str)"),
     (["--schedule", "three-phase"], "unknown schedule 'three-phase'"),

@@ -120,7 +120,10 @@ def meta_from(kind: str, meta: Any, defaults: Mapping[str, Any] | None) -> Any:
         return cls(**own, options=given)
     unknown = sorted(set(given) - set(names))
     if missing or unknown:
-        raise TypeError(f"{cls.__name__} needs {', '.join(names)}"
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        optional = [n for n in names if n not in required]
+        raise TypeError(f"{cls.__name__} needs {', '.join(required)}"
+                        + (f" (optional: {', '.join(optional)})" if optional and not missing else "")
                         + (f"; missing {', '.join(missing)}" if missing else "")
                         + (f"; unknown {', '.join(unknown)}" if unknown else ""))
     return cls(**given)

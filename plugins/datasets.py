@@ -1,11 +1,14 @@
-"""Datasets: ``isic2017:ROOT`` (official layout), ``folder:ROOT`` (images/ + masks/), ``fixture`` (synthetic)."""
+"""Datasets: ``isic2017:ROOT`` and ``isic2018:ROOT`` (official layouts), ``ham10000:ROOT`` and ``ph2:ROOT``
+(:mod:`bench_plugins.datasets_ham10000`, :mod:`bench_plugins.datasets_ph2`), ``folder:ROOT`` (images/ + masks/),
+``fixture`` (synthetic)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from bench.api import ConfigError, DataError, Dataset, FileSplit, OptionsMeta, hookimpl, match_pairs, parse_size
+from bench.api import (ConfigError, DataError, Dataset, FileSplit, Option, OptionsMeta, Split, hookimpl, match_pairs,
+                       parse_size)
 
 from bench_plugins.fixture import FixtureSplit
 
@@ -13,6 +16,11 @@ ISIC_FOLDERS = {
     "train": ("ISIC-2017_Training_Data", "ISIC-2017_Training_Part1_GroundTruth"),
     "val": ("ISIC-2017_Validation_Data", "ISIC-2017_Validation_Part1_GroundTruth"),
     "test": ("ISIC-2017_Test_v2_Data", "ISIC-2017_Test_v2_Part1_GroundTruth"),
+}
+ISIC2018_FOLDERS = {
+    "train": ("ISIC2018_Task1-2_Training_Input", "ISIC2018_Task1_Training_GroundTruth"),
+    "val": ("ISIC2018_Task1-2_Validation_Input", "ISIC2018_Task1_Validation_GroundTruth"),
+    "test": ("ISIC2018_Task1-2_Test_Input", "ISIC2018_Task1_Test_GroundTruth"),
 }
 ISIC_ID = re.compile(r"ISIC_\d{7}")
 
@@ -31,26 +39,40 @@ def _no_options(name: str, options: dict[str, str]) -> None:
         raise ConfigError(f"--data {name}: takes no options, got {', '.join(sorted(options))}")
 
 
-def isic2017(arg: str | None = None, **options: str) -> Dataset:
-    """The official ISIC 2017 Part 1 layout: a split exists when both its folders exist."""
-    _no_options("isic2017", options)
-    root = _root(arg, "isic2017")
-    splits = {}
-    for split, (images, masks) in ISIC_FOLDERS.items():
+def _isic(name: str, title: str, folders: dict[str, tuple[str, str]], arg: str | None) -> Dataset:
+    """An official ISIC challenge layout: a split exists when either of its folders exists (then both must).
+    Only ``ISIC_nnnnnnn`` images count: superpixel files, metadata CSVs, LICENSE.txt and ATTRIBUTION.txt in the
+    official zips' folders are not pairs."""
+    root = _root(arg, name)
+    splits: dict[str, Split] = {}
+    for split, (images, masks) in folders.items():
         if (root / images).is_dir() or (root / masks).is_dir():
             pairs = match_pairs(root / images, root / masks, ISIC_ID, ("_segmentation",))
             splits[split] = FileSplit(split, pairs, str(root / images))
     if not splits:
-        expected = ", ".join(f for pair in ISIC_FOLDERS.values() for f in pair)
-        raise DataError(f"{root}: no ISIC 2017 folders found; expected some of: {expected}")
-    return Dataset("isic2017", f"isic2017:{arg}", splits)
+        expected = ", ".join(f for pair in folders.values() for f in pair)
+        raise DataError(f"{root}: no {title} folders found; expected some of: {expected}")
+    return Dataset(name, f"{name}:{arg}", splits)
+
+
+def isic2017(arg: str | None = None, **options: str) -> Dataset:
+    """The official ISIC 2017 Part 1 layout: a split exists when both its folders exist."""
+    _no_options("isic2017", options)
+    return _isic("isic2017", "ISIC 2017", ISIC_FOLDERS, arg)
+
+
+def isic2018(arg: str | None = None, **options: str) -> Dataset:
+    """The official ISIC 2018 Task 1 layout (2594 training, 100 validation, 1000 test pairs): a split exists when
+    its folders exist."""
+    _no_options("isic2018", options)
+    return _isic("isic2018", "ISIC 2018 Task 1", ISIC2018_FOLDERS, arg)
 
 
 def folder(arg: str | None = None, **options: str) -> Dataset:
     """``ROOT/images`` + ``ROOT/masks`` (one split, ``all``), or ``ROOT/{train,val,test}/{images,masks}``."""
     _no_options("folder", options)
     root = _root(arg, "folder")
-    splits = {}
+    splits: dict[str, Split] = {}
     for split in ("train", "val", "test"):
         if (root / split).is_dir():
             splits[split] = FileSplit(split, match_pairs(root / split / "images", root / split / "masks"),
@@ -88,8 +110,20 @@ def fixture(arg: str | None = None, **options: str) -> Dataset:
 
 @hookimpl
 def bench_register_datasets(register):
+    # imported here, not at the top: those modules use this one's _root and _no_options
+    from bench_plugins.datasets_ham10000 import HAM10000_OPTIONS, ham10000
+    from bench_plugins.datasets_ph2 import ph2
+
     register("isic2017", isic2017, description="ISIC 2017 Part 1, official folder and file names; splits train, val, test",
              reference="Codella et al. 2018, ISIC 2017 challenge")
+    register("isic2018", isic2018, description="ISIC 2018 Task 1, official folder and file names; splits train, val, "
+             "test", reference="Codella et al. 2019, ISIC 2018 challenge (arXiv:1902.03368)")
+    register("ham10000", ham10000, description="HAM10000 images with Tschandl's lesion masks; splits train, val, test "
+             "made by lesion id (a lesion's images never straddle splits)", meta=HAM10000_OPTIONS,
+             reference="Tschandl et al. 2018, Sci. Data 5:180161; masks: Tschandl et al. 2020, Nat. Med.")
+    register("ph2", ph2, description="PH2 (200 images), its own layout; one split, test: an external test set "
+             "(--test ph2:ROOT)", reference="Mendonca et al. 2013, EMBC, PH2 database")
     register("folder", folder, description="any images/ + masks/ folder (masks matched by image stem)")
     register("fixture", fixture, description="synthetic dermoscopy-like pairs made in code (deterministic per seed)",
-             meta=OptionsMeta({"n": 200, "size": "96x128", "seed": 0}))
+             meta=OptionsMeta({"n": 200, "size": "96x128", "seed": 0,
+                                "n_test": Option(None, type=int, help="validation and test pairs each (max(8, n // 4))")}))

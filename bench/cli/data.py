@@ -1,4 +1,4 @@
-"""``bench data download isic2017`` (official archives, resumable) and ``bench data check D`` (validate a dataset)."""
+"""``bench data download NAME`` (official archives, resumable) and ``bench data check D`` (validate a dataset)."""
 
 from __future__ import annotations
 
@@ -9,39 +9,46 @@ from typing import Any
 import click
 
 from bench.cli.common import overwrite_option, refuse_to_replace, host_of
+from bench.data.download import MANUAL, SOURCES
 
 from bench.errors import BenchError, DataError
 
 
 @click.group(short_help="Download and check datasets.")
 def data() -> None:
-    """Download the official ISIC 2017 archives, and check any dataset's pairs before training on them."""
+    """Download official dataset archives (ISIC 2017, ISIC 2018, HAM10000), and check any dataset's pairs before
+    training on them."""
 
-@data.command("download", short_help="Download ISIC 2017 Part 1 and extract it.")
-@click.argument("name", type=click.Choice(["isic2017"]))
+@data.command("download", short_help="Download a dataset's archives, extract them.")
+@click.argument("name", type=click.Choice(sorted([*SOURCES, *MANUAL])))
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="Folder to download into.")
-@click.option("--splits", default="train,val,test", show_default=True, help="Which splits' archives.")
-@click.option("--base-url", default=None, help="Where the archives are (default: the ISIC challenge bucket).")
-@click.option("--remove-archives", is_flag=True, help="Delete each zip once it is extracted.")
+@click.option("--splits", default=None,
+              help="Which splits' archives, comma-separated (default all: train,val,test for ISIC; all for "
+                   "HAM10000, whose split is made from its metadata).")
+@click.option("--base-url", default=None,
+              help="A mirror serving the archives as BASE/NAME (default: the official host of each dataset).")
+@click.option("--remove-archives", is_flag=True, help="Delete each archive once it is extracted.")
 @click.option("--checksums", default=None, type=click.Path(path_type=Path),
-              help="JSON file of archive name -> MD5 (default: the official archives' published MD5s).")
+              help="JSON file of archive name -> MD5 or SHA-256 (default: the official archives' published ones).")
 @click.option("--max-extract-gb", default=64.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Refuse an archive that expands to more than this.")
 @click.option("--max-members", default=200_000, show_default=True, type=click.IntRange(min=1),
               help="Refuse an archive with more members than this.")
-def download(name: str, root: Path, splits: str, base_url: str | None, remove_archives: bool,
+def download(name: str, root: Path, splits: str | None, base_url: str | None, remove_archives: bool,
              checksums: Path | None, max_extract_gb: float, max_members: int) -> None:
-    """Download, verify (MD5) and extract the official ISIC 2017 Part 1 archives into ROOT (resumes if
-    interrupted)."""
+    """Download, verify (the published MD5 or SHA-256) and extract NAME's official archives into ROOT, resuming
+    if interrupted: isic2017 (ISIC 2017 Part 1, ISIC bucket), isic2018 (ISIC 2018 Task 1, ISIC bucket), ham10000
+    (images, lesion masks and metadata, Harvard Dataverse). ph2 has no download (a RAR archive): the error says
+    how to obtain it."""
     from bench.data import download as dl
     from bench.data.archive import Limits
 
+    chosen = dl.parse_splits(splits, name)
     table = dl.read_checksums(checksums) if checksums else None
     with _DownloadBar() as bar:
-        dl.download_isic2017(root, dl.parse_splits(splits), base_url or dl.ISIC2017_BASE_URL, bar,
-                             keep_archives=not remove_archives, log=click.echo, checksums=table,
-                             limits=Limits(int(max_extract_gb * 2**30), max_members))
-    click.echo(f"done: use --data isic2017:{root}")
+        dl.download(name, root, chosen, base_url, bar, keep_archives=not remove_archives, log=click.echo,
+                    checksums=table, limits=Limits(int(max_extract_gb * 2**30), max_members))
+    click.echo(f"done: use --data {name}:{root}")
 
 @data.command("check", short_help="Validate a dataset; find near-duplicates.")
 @click.argument("spec")

@@ -3,8 +3,10 @@
 Documented normalisations: grayscale images are replicated to RGB; RGBA (and LA, P with transparency)
 images are composited on black (the alpha is dropped); 16-bit images are scaled to 8 bits (value / 257).
 Masks stored as JPEG (lossy, so never exactly binary) are thresholded at 127 with one warning per split;
-any other mask holding values other than 0 and 255 (or 0 and 1) is an error. Images larger than
-Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) are refused.
+any other mask holding values other than 0 and 255 (or 0 and 1) is an error. A palette mask (a 1-bit or 8-bit BMP
+or PNG in mode ``P``) whose colours are all grey is read as those grey levels, not as palette indices, so a
+white-first palette does not invert it. Images larger than Pillow's decompression-bomb limit
+(``PIL.Image.MAX_IMAGE_PIXELS``) are refused.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _open(path: Path, what: str) -> Image.Image:
                         f"({Image.MAX_IMAGE_PIXELS} pixels): {exc}") from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         detail = str(exc).replace(f" {str(path)!r}", "").replace(str(path), "the file")  # the path is said once
-        raise DataError(f"{path}: cannot read {what} ({detail}); expected a complete, readable JPEG or PNG") from None
+        raise DataError(f"{path}: cannot read {what} ({detail}); expected a complete, readable JPEG, PNG or BMP") from None
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -57,10 +59,29 @@ def read_image(path: Path) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+def _grey_palette_values(img: Image.Image, arr: np.ndarray) -> np.ndarray:
+    """A palette mask's pixels as the grey levels its palette gives them, when every colour it uses is grey.
+
+    A 1-bit or 8-bit BMP whose palette is not exactly black-then-white (PH2's masks, a white-first palette) opens
+    in mode ``P``: its pixels are palette indices, and index 1 may well be black. Reading the grey levels keeps a
+    white lesion a lesion whatever the palette order. A palette with colours (a label map) keeps its indices."""
+    palette = img.getpalette() or []
+    used = np.unique(arr)
+    levels = np.zeros(256, np.uint8)
+    for index in used.tolist():
+        rgb = palette[3 * index: 3 * index + 3]
+        if len(rgb) != 3 or not rgb[0] == rgb[1] == rgb[2]:
+            return arr
+        levels[index] = rgb[0]
+    return levels[arr]
+
+
 def read_mask(path: Path) -> np.ndarray:
     """A {0, 1} uint8 mask ``(H, W)``."""
     img = _open(path, "mask")
     arr = np.asarray(img)
+    if img.mode == "P" and arr.ndim == 2:
+        arr = _grey_palette_values(img, arr)
     if arr.ndim == 3:
         raise DataError(f"{path}: mask has {arr.shape[2]} channels; expected a single-channel image of 0 and 255")
     if path.suffix.lower() in JPEG_SUFFIXES:

@@ -9,7 +9,7 @@ import torch
 from bench.data import channels
 from bench.data.spec import parse_size
 from bench.plugin.catalog import Component, singular
-from bench.plugin.options import declared, format_value
+from bench.plugin.options import declared
 
 
 def describe_component(component: Component, arg: str | None = None) -> str:
@@ -25,7 +25,7 @@ def describe_component(component: Component, arg: str | None = None) -> str:
     for key, option in options.items():
         lines.append(f"  option {key}: {option.describe()}")
     if options:
-        lines.append(f"  usage: {component.name}?{'&'.join(f'{k}={format_value(o.default)}' for k, o in options.items())}")
+        lines.append(f"  options go after the name: {component.name}?{next(iter(options))}=VALUE&...")
     if component.variants is not None and arg is None:
         lines.append(f"  parametrised: {component.name}:" + ":".join(component.variants()))
         for axis, values in component.variants().items():

@@ -41,7 +41,8 @@ class Option:
     def describe(self) -> str:
         """``int, default 4, one of 2/3/4: depth of the encoder`` (for ``bench describe``)."""
         assert self.type is not None
-        text = f"{self.type.__name__}, default {format_value(self.default)}"
+        text = f"{self.type.__name__}, " + (f"default {format_value(self.default)}" if self.default is not None
+                                            else "no default")
         if self.choices:
             text += ", one of " + "/".join(format_value(c) for c in self.choices)
         return text + (f": {self.help}" if self.help else "")

@@ -175,3 +175,16 @@ def test_a_bad_declaration_is_refused_at_registration_naming_the_plugin(bench_re
 
     with pytest.raises(RuntimeError, match="bench_register_losses raised: TypeError: option 'sizes': Option: type must be one of bool, int, float, str"):
         bench_register(Bad(), name="bad-options")
+
+
+def test_smp_options_are_declared_and_one_an_architecture_would_ignore_is_refused(bench_host):
+    from bench.plugin.build import build_segmenter
+
+    attended = build_segmenter(bench_host, "smp:Unet:resnet18?decoder_attention_type=scse", "rgb", 0.25)
+    plain = build_segmenter(bench_host, "smp:Unet:resnet18", "rgb", 0.25)
+    assert sum(p.numel() for p in attended.parameters()) > sum(p.numel() for p in plain.parameters())
+    with pytest.raises(ConfigError, match="FPN has no parameter 'decoder_attention_type'; drop the option"):
+        build_segmenter(bench_host, "smp:FPN:resnet18?decoder_attention_type=scse", "rgb", 0.25)
+    with pytest.raises(ConfigError, match="segmenter 'smp' has no option 'encoder_depth'; it declares: "
+                                          "decoder_attention_type \\(str\\)"):
+        build_segmenter(bench_host, "smp:Unet:resnet18?encoder_depth=4", "rgb", 0.25)

@@ -63,6 +63,9 @@ def typed_settings(ctx: click.Context) -> dict[str, object]:
               help="Seed that deals the training split into --fold's N folds.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint (rerunning the command does too).")
 @click.option("--weights", default=None, help="Local weights file for the segmenter (smp: its encoder).")
+@click.option("--encoder-weights", default=None, metavar="TAG",
+              help="Pretrained encoder weights from the local Hugging Face cache, never downloaded (smp: imagenet, "
+                   "ssl, swsl...; tu- encoders: a timm tag, imagenet for timm's default); see docs/pretrained.md.")
 @click.option("--nproc", default=None, type=click.IntRange(min=1),
               help="Train with DistributedDataParallel in N processes (torchrun; nccl on CUDA, gloo on CPU).")
 @click.option("--log", "log_names", multiple=True, metavar="NAME",

@@ -83,6 +83,7 @@ def resolved(config: RunConfig, execution: Execution) -> dict[str, Any]:
         "profile": config.profile, "seed": config.seed, "test": config.test,
         "subset": config.subset, "subset_seed": config.subset_seed if config.subset else None,
         "exclude": config.exclude.file if config.exclude else None, "weights": config.weights,
+        "encoder_weights": config.encoder_weights,
         "fold": f"{config.fold[0]}/{config.fold[1]}" if config.fold else None,
         "fold_seed": config.fold_seed if config.fold else None,
         "device": execution.device, "cuda_graph": execution.cuda_graph, "bank_mb": execution.bank_mb,

@@ -20,7 +20,8 @@ from bench.plugin.components import EPOCH_FIELDS
 #: Record keys that never enter identity: the seed, names of things whose content is hashed instead, and
 #: values that change neither training nor scores.
 _NOT_IDENTITY = {"seed", "profile", "data", "test", "data_name", "test_name", "weights", "overrides",
-                 "loss_default", "schedule_uses"} | {f.name for f in profiles.FIELDS if not f.identity}
+                 "loss_default", "schedule_uses", "encoder_weights_sha256", "encoder_weights_file"} | \
+    {f.name for f in profiles.FIELDS if not f.identity}
 RUNTIME_KEYS = ("device", "train_split", "n_train", "test_split", "test_split_reason", "n_test",
                  "seg_parameters", "step", "resumed_from")
 
@@ -45,6 +46,8 @@ def settings(run: Mapping[str, Any], fingerprints: Mapping[str, Any] | None,
             value = value["sha256"][:12] if value else "none"
         elif key == "weights_sha256":
             key, value = "weights", value[:12] if value else "none"
+        elif key == "encoder_weights":  # the tag and the file's content: another file under one tag is another run
+            value = f"{value} {str(run.get('encoder_weights_sha256'))[:12]}"
         elif key == "augment":
             value = json.dumps(value, sort_keys=True)
         elif key == "fold":  # every fold of one split is the same experiment: the fold number is like a seed

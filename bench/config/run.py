@@ -21,6 +21,8 @@ from bench.plugin.components import EPOCH_FIELDS, ScheduleMeta, SegmenterMeta
 from bench.data import channels
 from bench.data.spec import Spec, format_size, parse_size, parse_spec
 from bench.errors import ConfigError
+from bench.plugin.options import name_of, resolve_spec
+from bench.plugin import pretrained
 
 
 @dataclass
@@ -51,6 +53,8 @@ class RunOptions:
     subset_seed: int = 0
     exclude: str | None = None
     weights: str | None = None
+    encoder_weights: str | None = None
+    """``--encoder-weights TAG``: the segmenter's published pretrained encoder weights, from a local cache."""
     fold: str | None = None
     fold_seed: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +150,10 @@ class RunConfig:
     protocol_version: int = bench.PROTOCOL_VERSION
     weights: str | None = None
     weights_sha256: str | None = None
+    encoder_weights: str | None = None
+    """The ``--encoder-weights`` tag (``imagenet``); with it, the file found and its SHA-256, which identity holds."""
+    encoder_weights_sha256: str | None = None
+    encoder_weights_file: str | None = None
     subset: int | None = None
     subset_seed: int | None = None
     exclude: Exclusion | None = None
@@ -168,7 +176,8 @@ class RunConfig:
 
     def as_record(self) -> dict[str, Any]:
         """The record's ``run`` section: JSON values, the same keys records have always had (``curve_split`` only
-        when it holds pairs out: a curve on the scored split changes nothing trained, and no identity)."""
+        when it holds pairs out: a curve on the scored split changes nothing trained, and no identity; the
+        ``encoder_weights`` keys only with ``--encoder-weights``, so that other runs keep their identity)."""
         settings = {f.name: format_size(v) if isinstance(v, tuple) else v
                     for f in profiles.FIELDS for v in [getattr(self, f.name)]
                     if not (f.name == "sample_steps" and v is None) and not (f.name == "curve_split" and v == "scored")}
@@ -177,6 +186,8 @@ class RunConfig:
             "schedule": self.schedule, "profile": self.profile, "seed": self.seed, **settings, "test": self.test,
             "optimizer": self.optimizer, "augment": self.augment.as_dict(), "protocol_version": self.protocol_version,
             "weights": self.weights, "weights_sha256": self.weights_sha256,
+            **({"encoder_weights": self.encoder_weights, "encoder_weights_sha256": self.encoder_weights_sha256,
+                "encoder_weights_file": self.encoder_weights_file} if self.encoder_weights else {}),
             "subset": self.subset, "subset_seed": self.subset_seed,
             "exclude": self.exclude.as_record() if self.exclude else None,
             **({"fold": f"{self.fold[0]}/{self.fold[1]}", "fold_seed": self.fold_seed} if self.fold else {}),
@@ -219,7 +230,7 @@ class GanConfig:
 
 def build_gan(host: Any, gen: str, profile: str, seed: int, overrides: dict[str, Any]) -> GanConfig:
     """Resolve ``bench gan``'s options (``data`` and the ``gan`` fields) against the profile."""
-    host.registry.get("generators", gen)
+    gen = resolve_spec(host, "generators", gen, "--gen").text
     prof = profiles.resolve(profile, overrides)
     defaults = profiles.PROFILES[profile]
     named = tuple(sorted((f.name, prof[f.name]) for f in profiles.GAN_FIELDS if prof[f.name] != defaults[f.name]))
@@ -233,9 +244,13 @@ def build_gan(host: Any, gen: str, profile: str, seed: int, overrides: dict[str,
 def generator_config(name: str, size: tuple[int, int] | None, width: float, lr: float | None, epochs: int | None,
                      batch_size: int | None, sample_steps: int | None = None) -> dict[str, Any]:
     """The values that shape a trained generator and its samples (shared by runs and ``bench gan``);
-    ``sample_steps`` only for an iterative generator (GAN configurations stay as they always were)."""
-    config = {"name": name, "size": format_size(size) if size else None, "width": width, "lr": lr,
-              "epochs": epochs, "batch_size": batch_size}
+    ``sample_steps`` only for an iterative generator, ``options`` only when the spec ``name`` gives some (GAN
+    configurations stay as they always were). ``name`` is a canonical spec (``dcgan?real_label=0.8``)."""
+    spec = parse_spec(name, "--gen")
+    config: dict[str, Any] = {"name": spec.name, "size": format_size(size) if size else None, "width": width,
+                              "lr": lr, "epochs": epochs, "batch_size": batch_size}
+    if spec.options:
+        config["options"] = dict(spec.options)
     if sample_steps is not None:
         config["sample_steps"] = sample_steps
     return config
@@ -267,7 +282,8 @@ def changed_settings(config: RunConfig, seg_meta: SegmenterMeta) -> tuple[tuple[
 
 def iterative_generators(host: Any, gens: tuple[str, ...]) -> tuple[str, ...]:
     """Those of ``gens`` whose metadata says they sample in a chosen number of steps."""
-    return tuple(g for g in gens if getattr(host.registry.get("generators", g).meta, "iterative", False))
+    return tuple(g for g in gens if getattr(host.registry.get("generators", name_of(g)).meta, "iterative", False))
+
 
 
 def read_exclude(path: str) -> Exclusion:
@@ -294,23 +310,23 @@ def parse_fold(text: str) -> tuple[int, int]:
 
 def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
     """Resolve ``opts`` against the profile and the components' metadata; every error names its option."""
-    seg_spec = parse_spec(opts.seg, "--seg")
+    seg_resolved = resolve_spec(host, "segmenters", opts.seg, "--seg")
+    seg_spec = seg_resolved.spec
     seg = host.registry.get("segmenters", seg_spec.name)
     seg_meta: SegmenterMeta = seg.meta
     text = opts.gen.strip()
-    gens = () if text.lower() == "none" else tuple(g.strip() for g in text.split(",") if g.strip())
-    if not gens and text.lower() != "none":
+    given = () if text.lower() == "none" else tuple(g.strip() for g in text.split(",") if g.strip())
+    if not given and text.lower() != "none":
         raise ConfigError("--gen: expected a generator name, a comma-separated list, or none")
-    for g in gens:
-        host.registry.get("generators", g)
-    schedule = opts.schedule or ("two-phase" if gens else "real-only")
-    sched_meta: ScheduleMeta = host.registry.get("schedules", schedule).meta
+    gens = tuple(resolve_spec(host, "generators", g, "--gen").text for g in given)
+    schedule = resolve_spec(host, "schedules", opts.schedule or ("two-phase" if gens else "real-only"),
+                            "--schedule").text
+    sched_meta: ScheduleMeta = host.registry.get("schedules", name_of(schedule)).meta
     if sched_meta.needs_generator and not gens:
         raise ConfigError(f"--schedule {schedule} needs a generator; pass --gen NAME, or use --schedule real-only")
     if not sched_meta.needs_generator and gens:
         raise ConfigError(f"--schedule {schedule} uses no generator; drop --gen or choose --schedule two-phase")
-    loss = opts.loss or seg_meta.loss
-    host.registry.get("losses", loss)
+    loss = resolve_spec(host, "losses", opts.loss or seg_meta.loss, "--loss").text
     overrides = dict(opts.overrides)
     if opts.data is not None:
         overrides["data"] = opts.data
@@ -331,6 +347,10 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         if not path.is_file():
             raise ConfigError(f"--weights {opts.weights}: file not found; expected a local weights file")
         weights, weights_sha = str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
+    if opts.weights and opts.encoder_weights:
+        raise ConfigError(f"--weights {opts.weights} and --encoder-weights {opts.encoder_weights} both set the "
+                          "encoder's weights (a local file, or published pretrained ones); keep one of them")
+    encoder = pretrained.resolve(host, seg_spec, opts.encoder_weights) if opts.encoder_weights else None
     exclude = read_exclude(opts.exclude) if opts.exclude else None
     data = prof["data"]
     fold = parse_fold(opts.fold) if opts.fold else None
@@ -341,7 +361,7 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
     test = opts.test or data
     iterative = iterative_generators(host, gens)
     config = RunConfig(
-        gen=gens, seg=opts.seg, seg_spec=seg_spec, loss=loss, loss_default=seg_meta.loss, schedule=schedule,
+        gen=gens, seg=seg_resolved.text, seg_spec=seg_spec, loss=loss, loss_default=seg_meta.loss, schedule=schedule,
         schedule_uses=sched_meta.uses or EPOCH_FIELDS, profile=opts.profile, seed=opts.seed,
         data=data, data_spec=parse_spec(data, "--data"), test=test, test_spec=parse_spec(test, "--test"),
         size=size, channels=channel_set,
@@ -350,6 +370,8 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         gan_lr=prof["gan_lr"] if gens else None, sample_steps=prof["sample_steps"] if iterative else None,
         **{name: prof[name] for name in profiles.BY_NAME if name not in RESOLVED_APART},
         iterative=iterative, weights=weights, weights_sha256=weights_sha,
+        encoder_weights=encoder.tag if encoder else None, encoder_weights_sha256=encoder.sha256 if encoder else None,
+        encoder_weights_file=encoder.file if encoder else None,
         subset=opts.subset, subset_seed=opts.subset_seed if opts.subset is not None else None,
         exclude=exclude, fold=fold, fold_seed=opts.fold_seed if fold else None, nproc=nproc,
     )

@@ -15,6 +15,7 @@ from bench.data.source import Dataset, Split, SubsetSplit
 from bench.data.spec import parse_spec
 from bench.errors import BenchError, ConfigError
 from bench.plugin.catalog import Component, singular
+from bench.plugin.options import name_of, resolve_spec
 
 
 def resolve_device(name: str) -> torch.device:
@@ -37,24 +38,30 @@ def seed_everything(seed: int) -> None:
 
 def load_dataset(host: Any, text: str, option: str) -> Dataset:
     """The dataset a ``NAME[:ARG][?k=v]`` spec names (``option`` is the flag to blame in errors)."""
-    spec = parse_spec(text, option)
+    resolved = resolve_spec(host, "datasets", text, option)
+    spec = resolved.spec
     component = host.registry.get("datasets", spec.name)
-    dataset = build_component(component, spec.arg, **spec.options)
+    dataset = build_component(component, spec.arg, **resolved.options)
     if not isinstance(dataset, Dataset):
         raise BenchError(f"dataset {spec.name!r} from plugin {component.plugin!r}: its factory returned "
                          f"{type(dataset).__name__}, not a bench.api.Dataset")
     return dataset
 
 
-def build_segmenter(host: Any, seg: str, channel_set: str, width: float, weights: str | None = None) -> torch.nn.Module:
-    """The segmenter ``seg`` (``NAME[:ARG][?k=v]``) for ``channel_set`` inputs, freshly initialised."""
-    spec = parse_spec(seg, "--seg")
+def build_segmenter(host: Any, seg: str, channel_set: str, width: float, weights: str | None = None,
+                    encoder_weights: str | None = None) -> torch.nn.Module:
+    """The segmenter ``seg`` (``NAME[:ARG][?k=v]``) for ``channel_set`` inputs, freshly initialised (its encoder
+    from a local file, ``weights``, or from published pretrained weights, ``encoder_weights``, when given)."""
+    resolved = resolve_spec(host, "segmenters", seg, "--seg")
+    spec = resolved.spec
     component = host.registry.get("segmenters", spec.name)
     extra: dict[str, Any] = {"spec": spec.arg} if spec.arg is not None else {}
     if weights:
         extra["weights"] = weights
+    if encoder_weights:
+        extra["encoder_weights"] = encoder_weights
     return build_component(component, in_channels=channels.channel_count(channel_set), width=width,
-                           **extra, **spec.options)
+                           **extra, **resolved.options)
 
 
 def check_segmenter(host: Any, model: Any, seg: str, channel_set: str, size: tuple[int, int]) -> torch.nn.Module:
@@ -84,19 +91,26 @@ def check_segmenter(host: Any, model: Any, seg: str, channel_set: str, size: tup
 def build_loss_and_phases(host: Any, loss: str, schedule: str, config: Any) -> tuple[Any, list[Phase]]:
     """The loss function and the schedule's phases, checked: a factory returning something else is an error
     naming its plugin, before any data work."""
-    loss_component = host.registry.get("losses", loss)
-    loss_fn = build_component(loss_component)
+    loss_fn = build_loss(host, loss)
+    loss_component = host.registry.get("losses", name_of(loss))
     if not callable(loss_fn):
         raise BenchError(f"loss {loss!r} from plugin {loss_component.plugin!r}: its factory returned "
                          f"{type(loss_fn).__name__}, not a function loss(logits, target)")
     check_loss(loss_fn, f"loss {loss!r} from plugin {loss_component.plugin!r}")
-    sched = host.registry.get("schedules", schedule)
-    phases = build_component(sched, config)
+    resolved = resolve_spec(host, "schedules", schedule, "--schedule")
+    sched = host.registry.get("schedules", resolved.spec.name)
+    phases = build_component(sched, config, **resolved.options)
     if not isinstance(phases, list) or not phases or not all(
             isinstance(p, Phase) and isinstance(p.epochs, int) and p.epochs >= 0 for p in phases):
         raise BenchError(f"schedule {schedule!r} from plugin {sched.plugin!r}: its factory must return a non-empty "
                          f"list of bench.api.Phase with epochs >= 0, got {phases!r:.120}")
     return loss_fn, phases
+
+
+def build_loss(host: Any, loss: str) -> Any:
+    """The loss function a ``NAME[?k=v]`` spec names, its options checked and passed to the factory."""
+    resolved = resolve_spec(host, "losses", loss, "--loss")
+    return build_component(host.registry.get("losses", resolved.spec.name), **resolved.options)
 
 
 def check_loss(loss_fn: Any, who: str) -> None:

@@ -30,7 +30,8 @@ def bench_register_generators(register: Register) -> None:
 def bench_register_segmenters(register: Register) -> None:
     """Register segmenters: ``register(name, factory, meta=SegmenterMeta(size=, channels=, loss=), ...)``.
 
-    The harness calls ``factory(in_channels=C, width=..., [spec=ARG], [weights=PATH], **options)`` (``ARG`` and
+    The harness calls ``factory(in_channels=C, width=..., [spec=ARG], [weights=PATH], [encoder_weights=TAG],
+    **options)`` (``ARG`` and
     the options from ``--seg NAME:ARG?key=value``, checked against ``SegmenterMeta(options=...)`` and typed); it
     returns a ``torch.nn.Module`` mapping
     ``(B, C, H, W)`` to logits ``(B, 1, H, W)``. The metadata is required: the input size (``"HxW"``), the

@@ -97,9 +97,10 @@ def _show(value: Any) -> str:
     return text[:8] if len(text) >= 12 and all(c in "0123456789abcdef" for c in text) else text
 
 
-UNSTATED: dict[str, str] = {"curve_split": "scored"}
+UNSTATED: dict[str, str] = {"curve_split": "scored", "encoder_weights": "none"}
 """Settings a record states only when they are not the default (so that older identities stay the same), and
-what their absence means: a run without ``curve_split`` is a ``scored`` run, which differs from a holdout."""
+what their absence means: a run without ``curve_split`` is a ``scored`` run, which differs from a holdout; one
+without ``encoder_weights`` started from random weights."""
 
 
 def _settings(record: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,8 @@ def run_dir(out: Path, config: RunConfig) -> Path:
         parts.append(f"fold-{config.fold[0]}-of-{config.fold[1]}-seed-{config.fold_seed}")
     if config.weights_sha256:
         parts.append(f"weights-{config.weights_sha256[:8]}")
+    if config.encoder_weights_sha256:
+        parts.append(f"encoder-{config.encoder_weights}-{config.encoder_weights_sha256[:8]}")
     if config.nproc > 1:
         parts.append(f"nproc-{config.nproc}")
     leaf = "__".join(safe_name(x) for x in parts)

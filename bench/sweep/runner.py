@@ -201,7 +201,7 @@ def generator_needs(entry: dict[str, Any]) -> list[str]:
     cell = entry["cell"]
     gens = [] if str(cell.get("gen", "none")) == "none" else str(cell["gen"]).split(",")
     shaping = {k: v for k, v in cell.items() if k not in {"gen", "seg", "loss", "schedule", "cuda_graph", "bank_mb", "log", "weights",
-                                                          "test", "device", "threshold"}}
+                                                          "encoder_weights", "test", "device", "threshold"}}
     return [json.dumps({"gen": g.strip(), "seed": entry["seed"], **shaping}, sort_keys=True) for g in gens]
 
 

@@ -32,6 +32,7 @@ from bench.config.identity import generator_identity
 from bench.gan.cache import cache_message, code_hash, obtain, plugin_version
 from bench.results.plots import run_plots
 from bench.plugin.host import PluginHost
+from bench.plugin.options import resolve_spec
 from bench.storage.atomic import atomic_write_bytes, write_json
 from bench.results.records import RESULTS, Scores, environment, plugin_versions, run_dir, run_record
 from bench.results.grouping import row_label, strategy
@@ -122,12 +123,13 @@ def execute(host: PluginHost, opts: RunOptions, reporter: Reporter | None = None
 def _steps(ctx: Context, t_start: float) -> dict[str, Any]:
     config = ctx.config
     seed_everything(config.seed)
-    model = build_segmenter(ctx.host, config.seg, config.channels, config.width, config.weights)  # fails fast
+    model = build_segmenter(ctx.host, config.seg, config.channels, config.width, config.weights,  # fails fast
+                            config.encoder_weights)
     check_segmenter(ctx.host, model, config.seg, config.channels, config.size)
     loss_fn, phases = build_loss_and_phases(ctx.host, config.loss, config.schedule, config)
     logger_names = list(ctx.execution.log)
     for name in logger_names:
-        ctx.host.registry.get("loggers", name)  # an unknown --log fails before any work
+        resolve_spec(ctx.host, "loggers", name, "--log")  # an unknown --log, or option, fails before any work
     if ctx.world.main and logger_names:
         ctx.loggers = make_loggers(ctx, logger_names)  # and so does one whose package is missing
     data = open_data(ctx.host, config)
@@ -160,9 +162,10 @@ def make_loggers(ctx: Context, names: list[str]) -> Loggers:
     made: dict[str, Logger] = {}
     loggers = Loggers({}, ctx.log, curve=curve_kind(ctx.config))
     for name in names:
-        component = ctx.host.registry.get("loggers", name)
+        resolved = resolve_spec(ctx.host, "loggers", name, "--log")
+        component = ctx.host.registry.get("loggers", resolved.spec.name)
         try:
-            made[name] = component.factory()
+            made[name] = component.factory(**resolved.options)
         except KeyboardInterrupt:
             raise
         except LoggerUnavailable as exc:

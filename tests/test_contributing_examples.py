@@ -1,4 +1,5 @@
-"""CONTRIBUTING.md's example code runs as written: the W&B logger, against a stand-in ``wandb``, in a tiny run."""
+"""CONTRIBUTING.md's example code runs as written: the W&B logger, against a stand-in ``wandb``, in a tiny run; the
+contract checks, against a small plugin; and its table of profiles holds the values of the code."""
 
 import re
 import sys
@@ -6,6 +7,9 @@ import types
 from pathlib import Path
 
 import pytest
+
+from bench.api import GeneratorMeta, Phase, ScheduleMeta, SegmenterMeta, hookimpl
+from test_contract_checks import FromRandom, Tiny, Toy, bce
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,3 +106,73 @@ def test_the_wandb_logger_example_without_wandb_stops_the_run_before_any_work(be
     bench_register(module, name="wandb-example")
     with pytest.raises(ConfigError, match=r"^--log wandb: wandb is not installed: pip install wandb$"):
         bench_run(seg="cdnn0", log="wandb")
+
+
+class MyPlugin:
+    """What the contract-check example tests: ``mygan``, ``myseg``, ``myloss`` and ``myschedule``, correct (or with a
+    ``gan`` that samples from Python's random instead of ``rng``)."""
+
+    def __init__(self, gan: type) -> None:
+        self.gan = gan
+
+    @hookimpl
+    def bench_register_generators(self, register):
+        register("mygan", lambda size, width=1.0, lr=0.0, seed=0: self.gan(size, seed), meta=GeneratorMeta(size="32x32"))
+
+    @hookimpl
+    def bench_register_segmenters(self, register):
+        register("myseg", lambda in_channels, width=1.0: Tiny(in_channels, width),
+                 meta=SegmenterMeta(size="64x64", channels="rgb", loss="bce"))
+
+    @hookimpl
+    def bench_register_losses(self, register):
+        register("myloss", lambda: bce)
+
+    @hookimpl
+    def bench_register_schedules(self, register):
+        register("myschedule", lambda c: [Phase("synthetic", "synthetic", c.synthetic_epochs),
+                                          Phase("real", "real", c.finetune_epochs)],
+                 meta=ScheduleMeta(needs_generator=True, uses=("synthetic_epochs", "finetune_epochs")))
+
+
+def contract_tests(bench_register, gan: type) -> dict:
+    """The test functions of the contract-check example, with ``MyPlugin(gan)`` registered."""
+    bench_register(MyPlugin(gan), name="mygan-example")
+    module = types.ModuleType("test_mygan_example")
+    exec(compile(example("contract"), "CONTRIBUTING.md (contract-example)", "exec"), module.__dict__)
+    return {name: fn for name, fn in vars(module).items() if name.startswith("test_")}
+
+
+def test_the_contract_check_example_passes_on_a_plugin_that_keeps_the_contracts(bench_register):
+    tests = contract_tests(bench_register, Toy)
+    assert sorted(tests) == ["test_mygan_keeps_the_generator_contract", "test_myloss_keeps_the_loss_contract",
+                             "test_myschedule_keeps_the_schedule_contract", "test_myseg_keeps_the_segmenter_contract"]
+    for test in tests.values():
+        test()
+
+
+def test_the_contract_check_example_fails_on_a_generator_that_ignores_rng(bench_register):
+    from bench.testing import ContractError
+
+    tests = contract_tests(bench_register, FromRandom)
+    with pytest.raises(ContractError, match=r"^generator 'mygan' from plugin 'mygan-example': sample\(5\) twice with "
+                                            r"rng seeded alike returned different pairs"):
+        tests["test_mygan_keeps_the_generator_contract"]()
+
+
+def test_the_profiles_table_holds_the_values_of_the_code():
+    from bench.config.profiles import FIELDS
+
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    found = re.search(r"<!-- profiles-table[^>]*-->\n(.*?)<!-- /profiles-table -->", text, re.S)
+    assert found, "no profiles table in CONTRIBUTING.md"
+    rows = {}
+    for line in found.group(1).strip().splitlines()[2:]:
+        name, quick, paper = [cell.strip() for cell in line.strip().strip("|").split("|")][:3]
+        rows[name] = (quick, paper)
+
+    def shown(value: object) -> str:
+        return "the segmenter's own" if value is None else f"`{value}`"
+
+    assert rows == {f"`{f.name}` (`{f.option}`)": (shown(f.values["quick"]), shown(f.values["paper"]))
+                    for f in FIELDS}

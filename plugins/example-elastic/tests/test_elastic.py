@@ -4,12 +4,16 @@ skinbench only ``bench.api`` and ``bench.testing``, the modules that stay where 
 import torch
 
 from bench.api import hookimpl
+from bench.testing import check_generator
 from bench_elastic.plugin import ElasticGenerator
 
 
-def test_registered_through_the_entry_point(bench_host):
+def test_registered_through_the_entry_point_and_keeps_the_generator_contract(bench_host):
     component = bench_host.registry.get("generators", "elastic")
     assert component.distribution == "bench-elastic"
+    # Built as a run builds it; fit on real pairs, sample(n, rng=) shape, range and device, draws only from rng
+    # (the same pairs for rng seeded alike, others otherwise); raises bench.testing.ContractError naming what broke.
+    check_generator("elastic")
 
 
 def test_samples_are_deformed_real_pairs_with_binary_masks(bench_dataset, bench_real_pairs):

@@ -23,6 +23,7 @@ from bench.config import profiles
 from bench.config.identity import RUNTIME_KEYS
 from bench.errors import BenchError
 from bench.results import paper
+from bench.results.crossdata import sections
 from bench.results.grouping import BASELINES, group_tables, md, strategy
 from bench.results.leaderboard import _order, base_column, baseline_cell, cell_members, cell_samples, table_order
 from bench.results.reader import environment_facts, run_environment
@@ -77,10 +78,16 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "compared_seeds", "compared_baseline_seeds", "n_images_compared", "mde", "image_mde", "paper_gain",
     "seeds_for_paper_gain", "new_seed_wins", "note",
 )
-BOARD_COLUMNS: tuple[str, ...] = CELL_COLUMNS + COMPARISON_COLUMNS
+TABLE_COLUMNS: tuple[str, ...] = ("table", "train_label", "test_label")
+"""Which part of the board a row is from: ``main`` (a (training data, test data) pair's own table) or
+``cross-dataset`` (a cell of the train x test matrices, ``results/crossdata.py``; ``row`` and ``column`` are then
+the matrix's labels, ``data``/``test``/``split`` the cell's pair, ``train_label``/``test_label`` the dataset labels
+as the matrix prints them, and ``baseline_column`` the matrix's label of the baseline cell)."""
+BOARD_COLUMNS: tuple[str, ...] = CELL_COLUMNS + COMPARISON_COLUMNS + TABLE_COLUMNS
 """``bench leaderboard --format csv|json``: one row per (table, row, column, baseline): the cell's own numbers
 on each, its difference from ``baseline`` beside them; a cell compared with nothing (a baseline itself, a
-table without one) has one row, ``baseline`` empty."""
+table without one) has one row, ``baseline`` empty. The cross-dataset matrices' cells follow (``table``
+``cross-dataset``): the same cells again, under the matrix's labels."""
 
 
 @dataclass
@@ -262,11 +269,42 @@ def board_table(records: list[dict[str, Any]], metric: str = "jaccard", baseline
                     continue
                 base = {"data": data, "test": test, "split": split, "profile": profile,
                         "protocol_version": _scalar(version), "metric": metric, "row": row, "column": col,
-                        **_cell(members[(row, col)], cells[(row, col)])}
+                        **_cell(members[(row, col)], cells[(row, col)]), "table": "main"}
                 compared = [c for baseline in baselines
                             if (c := _comparison(row, col, baseline, row_labels, cols, members, cells, samples))]
                 rows += [{**base, **c} for c in compared] or [base]
+    rows += _cross_rows(records, metric, baselines, pool_environments)
     return Table(_with_extras(BOARD_COLUMNS, rows), rows)
+
+
+def _cross_rows(records: list[dict[str, Any]], metric: str, baselines: tuple[str, ...],
+                pool_environments: bool) -> list[dict[str, Any]]:
+    """The board's cross-dataset matrices as rows: each matrix cell with the numbers of the pair table's cell it
+    is (:func:`_cell`) and that cell's comparisons (:func:`_comparison`, as the main rows compute them), under the
+    matrix's labels."""
+    rows: list[dict[str, Any]] = []
+    for section in sections(records, metric, pool_environments):
+        matrix_label = {(at, cell): matrix for matrix, places in section.place.items() for at, cell in places.items()}
+        for row, col in ((r, c) for r in section.rows for c in section.cols if (r, c) in section.place):
+            for train in section.trains:
+                for column in section.tests:
+                    found = section.table_cell((row, col), train, column)
+                    if found is None:
+                        continue
+                    pair, cell = found
+                    data, test, split, profile, version = pair.key
+                    base = {"data": data, "test": test, "split": split, "profile": profile,
+                            "protocol_version": _scalar(version), "metric": metric, "row": row, "column": col,
+                            **_cell(pair.members[cell], pair.cells[cell]), "table": "cross-dataset",
+                            "train_label": md(section.labels[train]), "test_label": md(section.column_labels[column])}
+                    compared = [c for baseline in baselines if (c := _comparison(
+                        cell[0], cell[1], baseline, pair.rows, pair.cols, pair.members, pair.cells, pair.samples))]
+                    for c in compared:
+                        against = c.get("baseline_column")
+                        if against is not None:
+                            c["baseline_column"] = matrix_label[((train, column), (cell[0], against))][1]
+                    rows += [{**base, **c} for c in compared] or [base]
+    return rows
 
 
 def _cell(records: list[dict[str, Any]], values: list[float]) -> dict[str, Any]:

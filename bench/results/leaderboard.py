@@ -106,6 +106,9 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
             figures = {cell: _row_figures(cell, records_of, plots / prefix, links_from or plots.parent)
                        for cell, records_of in members.items()}
         out += _distribution(rows, cols, members, figures)
+    from bench.results import crossdata  # imported here: it builds on this module's cells and comparisons
+
+    out += crossdata.render(records, metric, baselines, pool_environments)
     return "\n".join(out)
 
 

@@ -235,6 +235,7 @@ def test_board_labels_name_the_weights(tmp_path, monkeypatch, no_network):
         assert f"encoder_weights imagenet {record['run']['encoder_weights_sha256'][:12]}" in row
     pair = distinct_labels(records[1:], lambda r: row_label(r["run"]), lambda r: strategy(r["run"]))
     assert len(set(pair)) == 2  # pretrained and from scratch: never pooled into one cell
+    assert "encoder_weights imagenet" in pair[0][0] and "encoder_weights none" in pair[1][0]
 
 
 def test_run_records_the_weights_without_touching_the_network(tmp_path):
@@ -251,6 +252,7 @@ def test_run_records_the_weights_without_touching_the_network(tmp_path):
     assert run["encoder_weights"] == "imagenet"
     assert run["encoder_weights_sha256"] == hashlib.sha256(file.read_bytes()).hexdigest()
     assert 'encoder_weights = "imagenet"' in (path.parent / "config.toml").read_text()  # rerunnable as --config
+    assert path.parent.parent.name.endswith(f"__encoder-imagenet-{run['encoder_weights_sha256'][:8]}")
 
 
 def test_absent_weights_are_one_line_before_any_work(tmp_path):

@@ -127,6 +127,16 @@ class OwnGenerator(Tiny):
             self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=torch.Generator()))
 
 
+class Constant(Tiny):
+    """Every weight set to one constant: the same model whatever the run's seed."""
+
+    def __init__(self, in_channels: int, width: float = 1.0) -> None:
+        super().__init__(in_channels, width)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.fill_(0.01)
+
+
 class Unseeded(Tiny):
     """Initialised from an unseeded random.Random (os entropy): another model at every build."""
 
@@ -199,7 +209,7 @@ class Scaled(Tiny):
 
 SEGMENTERS = {"tiny": Tiny, "wrong-shape": WrongShape, "float64": Float64, "float16": Float16,
               "other-device": OtherDevice, "non-finite": NonFinite, "own-generator": OwnGenerator,
-              "unseeded": Unseeded, "unused": Unused, "nan-gradient": NanGradient, "noisy-eval": NoisyEval,
+              "constant": Constant, "unseeded": Unseeded, "unused": Unused, "nan-gradient": NanGradient, "noisy-eval": NoisyEval,
               "float32-buffer": Float32Buffer, "needs32": Needs32, "host-branch": HostBranch}
 
 
@@ -451,6 +461,7 @@ SEGMENTER_BREAKS = [
                      "expected them on the input's device"),
     ("non-finite", "non-finite logits for a (2, 3, 48, 64) float32 batch (eval mode)"),
     ("own-generator", "ignores the seed: parameter 'conv.weight' is the same after seeds 0 and 1"),
+    ("constant", "ignores the seed: every parameter is one constant after seeds 0 and 1"),
     ("unseeded", "two builds after seed 0 differ in 'conv.bias'"),
     ("unused", "parameter 'unused.weight' gets no gradient from the logits; an unused parameter makes "
                "DistributedDataParallel (--nproc) fail"),

@@ -178,12 +178,16 @@ def check_seeding(models: tuple[torch.nn.Module, ...], name: str) -> int:
                             "draw from the seeded global generators (not its own torch.Generator, random.Random "
                             "or os entropy)")
     params = dict(models[0].named_parameters())
-    for key, p in params.items():
-        if p.requires_grad and key in c and p.numel() > 1 and bool((p != p.flatten()[0]).any()) \
-                and torch.equal(p.detach(), c[key]):
+    drawn = [key for key, p in params.items() if p.requires_grad and key in c and p.numel() > 1
+             and bool((p != p.flatten()[0]).any())]
+    for key in drawn:
+        if torch.equal(params[key].detach(), c[key]):
             raise ContractError(f"{name}: ignores the seed: parameter {key!r} is the same after seeds 0 and 1 "
                                 "(its own torch.Generator or a fixed seed?); the run's seed must decide the "
                                 "initialisation")
+    if params and not drawn:
+        raise ContractError(f"{name}: ignores the seed: every parameter is one constant after seeds 0 and 1; the "
+                            "run's seed must decide the initialisation (draw the weights from the seeded generators)")
     return sum(p.numel() for p in params.values())
 
 

@@ -86,6 +86,9 @@ def folder(arg: str | None = None, **options: str) -> Dataset:
 
 def fixture(arg: str | None = None, **options: str) -> Dataset:
     """Synthetic dermoscopy-like pairs made in code: ``fixture?n=200&size=96x128&seed=0&n_test=50``."""
+    if arg is not None:
+        raise ConfigError(f"--data fixture:{arg}: the fixture is made in code and takes no folder; pass options "
+                          "as fixture?n=64&seed=0")
     known = {"n", "size", "seed", "n_test"}
     unknown = set(options) - known
     if unknown:

@@ -67,6 +67,9 @@ def _fractions(options: Mapping[str, Any]) -> tuple[float, float]:
         raise ConfigError(f"--data ham10000: unknown option {unknown[0]!r}; known: "
                           f"{', '.join(sorted(HAM10000_OPTIONS.options))}, e.g. ham10000:ROOT?test_fraction=0.2")
     test, val = _fraction(options, "test_fraction"), _fraction(options, "val_fraction")
+    if test == 0:
+        raise ConfigError("--data ham10000: test_fraction=0 leaves no test split, so a run would score the images "
+                          "it trained on; expected test_fraction above 0, e.g. test_fraction=0.2")
     if test + val >= 1:
         raise ConfigError(f"--data ham10000: test_fraction + val_fraction = {test + val:g} leaves no lesion for "
                           "training; expected a sum below 1, e.g. test_fraction=0.2&val_fraction=0.1")

@@ -20,7 +20,11 @@ def _cases(folder: Path) -> list[Path]:
     """The case folders (``IMD002`` ...) directly in ``folder``, in id order."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and CASE.fullmatch(p.name))
+    cases = sorted(p for p in folder.iterdir() if p.is_dir() and CASE.fullmatch(p.name))
+    odd = sorted(p for p in folder.iterdir() if p.is_dir() and CASE.fullmatch(p.name.upper()) and p not in cases)
+    if odd:  # a case folder in the wrong case would otherwise be dropped without a word
+        raise DataError(f"{odd[0]}: a PH2 case folder is named IMDnnn (capitals), as are the files in it; rename it")
+    return cases
 
 
 def _cases_folder(root: Path) -> Path:

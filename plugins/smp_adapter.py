@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from bench.api import ConfigError, Option, SegmenterMeta, UnknownComponentError, hookimpl
+from bench.api import ConfigError, SegmenterMeta, UnknownComponentError, hookimpl
 
 
 @functools.lru_cache(maxsize=1)
@@ -233,27 +233,11 @@ def pretrained_model(spec: str | None, arch: str, encoder: str, tag: str, in_cha
     return model
 
 
-def _refuse_ignored(arch: str, spec: str | None, options: dict) -> None:
-    """smp's models take ``**kwargs`` and drop what they do not know: an option the architecture has no parameter
-    for would be recorded and silently ignored, so it is refused."""
-    import inspect
-
-    import segmentation_models_pytorch as smp
-
-    cls = smp.MODEL_ARCHITECTURES_MAPPING[arch]
-    unknown = sorted(set(options) - set(inspect.signature(cls.__init__).parameters))
-    if unknown:
-        raise ConfigError(f"--seg smp:{spec}: {cls.__name__} has no parameter {unknown[0]!r}; drop the option")
-
-
 def build_smp(in_channels: int, width: float = 1.0, spec: str | None = None, weights: str | None = None,
               encoder_weights: str | None = None, **options) -> torch.nn.Module:
     """``--seg smp:ARCH:ENCODER``: freshly initialised, or with the encoder from a local file (``weights``) or
     from its published pretrained weights in the local hub cache (``encoder_weights``, a tag)."""
     arch, encoder = parse(spec)
-    if options.get("decoder_attention_type") == "none":
-        del options["decoder_attention_type"]
-    _refuse_ignored(arch, spec, options)
     if weights and encoder_weights:
         raise ConfigError(f"--weights {weights} and --encoder-weights {encoder_weights} both set the encoder's "
                           "weights; keep one of them")
@@ -284,9 +268,7 @@ def bench_register_segmenters(register):
         description="any segmentation-models-pytorch model as smp:ARCH:ENCODER (timm encoders as tu-NAME); "
                     "no download, --weights for a local file, --encoder-weights TAG from the local "
                     "Hugging Face cache",
-        meta=SegmenterMeta(size="192x256", channels="rgb", loss="bce", options={
-            "decoder_attention_type": Option("none", choices=("none", "scse"),
-                                             help="attention in the decoder blocks (Unet and UnetPlusPlus)")}),
+        meta=SegmenterMeta(size="192x256", channels="rgb", loss="bce"),
         reference="Iakubovskii, segmentation-models-pytorch; Wightman, timm",
         variants=variants,
     )

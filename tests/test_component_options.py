@@ -137,6 +137,8 @@ def test_logger_and_dataset_options_are_checked_and_typed(options_plugin, bench_
         load_dataset(bench_host, "fixture?count=3", "--data")
     with pytest.raises(ConfigError, match="dataset 'isic2017' has no option 'fast'; it declares no options"):
         load_dataset(bench_host, "isic2017:/nowhere?fast=1", "--data")
+    with pytest.raises(ConfigError, match="--data fixture:foo: the fixture is made in code and takes no folder"):
+        load_dataset(bench_host, "fixture:foo?n=16", "--data")
     record = bench_run(seg="unet", log="quiet?prefix=abc")
     assert RECEIVED["logger"] == {"prefix": "abc"} and RECEIVED["epochs"]
     assert record["summary"]["jaccard"] >= 0
@@ -177,14 +179,44 @@ def test_a_bad_declaration_is_refused_at_registration_naming_the_plugin(bench_re
         bench_register(Bad(), name="bad-options")
 
 
-def test_smp_options_are_declared_and_one_an_architecture_would_ignore_is_refused(bench_host):
-    from bench.plugin.build import build_segmenter
+def test_an_option_at_its_declared_default_is_the_run_without_it(options_plugin, bench_host):
+    plain = build(bench_host, RunOptions(seg="tinyseg", gen="dcgan", data="fixture?n=8"))
+    spelled = build(bench_host, RunOptions(seg="tinyseg?depth=3&mode=a&bias=true", gen="dcgan?real_label=0.90",
+                                           data="fixture?n=8&seed=0"))
+    assert (spelled.seg, spelled.gen, spelled.data) == ("tinyseg", ("dcgan",), "fixture?n=8")
+    assert spelled.as_record() == plain.as_record()
+    assert spelled.generator_config("dcgan") == plain.generator_config(spelled.gen[0])
 
-    attended = build_segmenter(bench_host, "smp:Unet:resnet18?decoder_attention_type=scse", "rgb", 0.25)
-    plain = build_segmenter(bench_host, "smp:Unet:resnet18", "rgb", 0.25)
-    assert sum(p.numel() for p in attended.parameters()) > sum(p.numel() for p in plain.parameters())
-    with pytest.raises(ConfigError, match="FPN has no parameter 'decoder_attention_type'; drop the option"):
-        build_segmenter(bench_host, "smp:FPN:resnet18?decoder_attention_type=scse", "rgb", 0.25)
-    with pytest.raises(ConfigError, match="segmenter 'smp' has no option 'encoder_depth'; it declares: "
-                                          "decoder_attention_type \\(str\\)"):
-        build_segmenter(bench_host, "smp:Unet:resnet18?encoder_depth=4", "rgb", 0.25)
+
+@pytest.mark.parametrize("options,message", [
+    ({"seg": "unet?depth=3&depth=4"}, "--seg: option 'depth' is given twice in 'unet?depth=3&depth=4'; give it once"),
+    ({"data": "fixture?n=16&n=17"}, "--data: option 'n' is given twice"),
+    ({"seg": "unet:foo"}, "--seg unet:foo: segmenter 'unet' takes no argument (':foo')"),
+    ({"loss": "bce:foo"}, "--loss bce:foo: loss 'bce' takes no argument (':foo')"),
+    ({"schedule": "real-only:x"}, "--schedule real-only:x: schedule 'real-only' takes no argument"),
+    ({"gen": "ellipses:foo"}, "--gen ellipses:foo: generator 'ellipses' takes no argument"),
+    ({"gen": "none?x=1"}, "--gen none?x=1: none (no generator) takes no options"),
+    ({"seg": "unet?depth=1_0"}, "option depth='1_0' is not an int"),
+    ({"seg": "unet?depth=\u0663"}, "is not an int"),
+    ({"seg": "smp:Unet:resnet18?decoder_attention_type=scse"},
+     "segmenter 'smp' has no option 'decoder_attention_type'; it declares no options"),
+])
+def test_repeated_keys_stray_arguments_and_loose_numbers_are_refused(bench_host, options, message):
+    options = {k: v.encode().decode("unicode_escape") for k, v in options.items()}
+    with pytest.raises(ConfigError) as info:
+        build(bench_host, RunOptions(**{"data": "fixture?n=8", **options}))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_grid_naming_one_run_twice_is_refused(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[grid]\nseg = ["unet?depth=3", "unet?depth=03"]\n[run]\ndata = "fixture?n=16&n_test=6"\n'
+                    'epochs = 1\n')
+    proc = subprocess.run([sys.executable, "-m", "bench", "sweep", str(grid), "--out", str(tmp_path / "runs"),
+                           "--dry-run"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "the grid names one run twice" in proc.stderr
+    logs = tmp_path / "logs.toml"
+    logs.write_text('[grid]\nseed = [0]\n[run]\nseg = "unet"\ndata = "fixture?n=16&n_test=6"\nlog = "tensorboard?x=1"\n')
+    proc = subprocess.run([sys.executable, "-m", "bench", "sweep", str(logs), "--out", str(tmp_path / "runs"),
+                           "--dry-run"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "logger 'tensorboard' has no option 'x'" in proc.stderr

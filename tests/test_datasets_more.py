@@ -196,7 +196,8 @@ def test_ham10000_options_are_fractions_of_lesions_checked_with_one_line_errors(
     assert set(default.split("val").ids()) < set(larger_val.split("val").ids())
     for bad, said in (("test_fraction=1.5", "test_fraction=1.5: expected a fraction of the lesions in [0, 1)"),
                       ("val_fraction=-0.1", "val_fraction=-0.1: expected a fraction of the lesions in [0, 1)"),
-                      ("test_fraction=0.6&val_fraction=0.5", "test_fraction + val_fraction = 1.1 leaves no lesion")):
+                      ("test_fraction=0.6&val_fraction=0.5", "test_fraction + val_fraction = 1.1 leaves no lesion"),
+                      ("test_fraction=0", "test_fraction=0 leaves no test split")):
         with pytest.raises(ConfigError) as info:
             dataset(f"ham10000:{root}?{bad}")
         assert said in str(info.value) and "\n" not in str(info.value)
@@ -301,6 +302,10 @@ def test_ph2_names_a_missing_image_or_mask_and_a_wrong_root(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no PH2 case folders"):
         dataset(f"ph2:{tmp_path / 'empty'}")
+    lower = ph2_tree(tmp_path / "lower")
+    (lower / "PH2 Dataset images/IMD003").rename(lower / "PH2 Dataset images/imd003")
+    with pytest.raises(DataError, match="imd003: a PH2 case folder is named IMDnnn"):  # never dropped silently
+        dataset(f"ph2:{lower}")
 
 
 def test_bench_data_check_on_ph2_through_the_cli_exits_0_then_1_on_a_bad_mask(tmp_path):

@@ -123,7 +123,8 @@ def _f(name: str, typ: type, paper: Any, quick: Any, help: str, **kw: Any) -> Fi
 # channel set of None means "the segmenter's own". The paper gives no GAN epoch count or GAN batch size:
 # 200 epochs at batch 64 (about 5900 DCGAN updates on 1882 images) is our documented choice.
 FIELDS: tuple[Field, ...] = (
-    _f("data", str, "fixture", "fixture", "Training dataset: fixture[?n=..], isic2017:ROOT, folder:ROOT.",
+    _f("data", str, "fixture", "fixture", "Training dataset: fixture[?n=..], isic2017:ROOT, isic2018:ROOT, "
+       "ham10000:ROOT, folder:ROOT (bench list datasets).",
        metavar="SPEC"),
     _f("size", str, None, "48x64", "Segmenter input size HxW (default: the segmenter's own).", check=_size,
        metavar="HxW"),

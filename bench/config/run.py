@@ -234,7 +234,8 @@ def build_gan(host: Any, gen: str, profile: str, seed: int, overrides: dict[str,
     prof = profiles.resolve(profile, overrides)
     defaults = profiles.PROFILES[profile]
     named = tuple(sorted((f.name, prof[f.name]) for f in profiles.GAN_FIELDS if prof[f.name] != defaults[f.name]))
-    return GanConfig(gen=gen, profile=profile, seed=seed, data=prof["data"], data_spec=parse_spec(prof["data"], "--data"),
+    data = resolve_spec(host, "datasets", prof["data"], "--data").text
+    return GanConfig(gen=gen, profile=profile, seed=seed, data=data, data_spec=parse_spec(data, "--data"),
                      gan_size=parse_size(prof["gan_size"], "--gan-size"), width=prof["width"], gan_lr=prof["gan_lr"],
                      gan_epochs=prof["gan_epochs"], gan_batch_size=prof["gan_batch_size"],
                      sample_steps=prof["sample_steps"] if iterative_generators(host, (gen,)) else None,
@@ -316,6 +317,8 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
     seg_meta: SegmenterMeta = seg.meta
     text = opts.gen.strip()
     given = () if text.lower() == "none" else tuple(g.strip() for g in text.split(",") if g.strip())
+    if any(name_of(g).lower() == "none" for g in given):
+        raise ConfigError(f"--gen {text}: none (no generator) takes no options and joins no list; pass --gen none")
     if not given and text.lower() != "none":
         raise ConfigError("--gen: expected a generator name, a comma-separated list, or none")
     gens = tuple(resolve_spec(host, "generators", g, "--gen").text for g in given)
@@ -347,18 +350,21 @@ def build(host: Any, opts: RunOptions, nproc: int = 1) -> RunConfig:
         if not path.is_file():
             raise ConfigError(f"--weights {opts.weights}: file not found; expected a local weights file")
         weights, weights_sha = str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
+    if opts.encoder_weights is not None and not opts.encoder_weights.strip():
+        raise ConfigError("--encoder-weights: empty; expected a tag such as imagenet (or leave the option out to "
+                          "start from random weights)")
     if opts.weights and opts.encoder_weights:
         raise ConfigError(f"--weights {opts.weights} and --encoder-weights {opts.encoder_weights} both set the "
                           "encoder's weights (a local file, or published pretrained ones); keep one of them")
     encoder = pretrained.resolve(host, seg_spec, opts.encoder_weights) if opts.encoder_weights else None
     exclude = read_exclude(opts.exclude) if opts.exclude else None
-    data = prof["data"]
+    data = resolve_spec(host, "datasets", prof["data"], "--data").text
     fold = parse_fold(opts.fold) if opts.fold else None
     if fold and opts.test:
         raise ConfigError(f"--fold {opts.fold} scores the held-out fold of the training data; drop --test {opts.test}")
     if opts.fold_seed < 0:
         raise ConfigError(f"--fold-seed: must be 0 or more, got {opts.fold_seed}")
-    test = opts.test or data
+    test = resolve_spec(host, "datasets", opts.test, "--test").text if opts.test else data
     iterative = iterative_generators(host, gens)
     config = RunConfig(
         gen=gens, seg=seg_resolved.text, seg_spec=seg_spec, loss=loss, loss_default=seg_meta.loss, schedule=schedule,

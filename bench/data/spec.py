@@ -36,7 +36,10 @@ def parse_spec(text: str, option: str = "--data") -> Spec:
     for pair in filter(None, query.split("&")):
         if "=" not in pair:
             raise ConfigError(f"{option}: option {pair!r} in {text!r} has no value; expected key=value")
-    options.update(parse_qsl(query, keep_blank_values=True, strict_parsing=False))
+    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
+        if key in options:
+            raise ConfigError(f"{option}: option {key!r} is given twice in {text!r}; give it once")
+        options[key] = value
     if not name:
         raise ConfigError(f"{option}: {text!r} has no name; expected NAME[:ARG][?key=value&...]")
     return Spec(name=name, arg=arg if sep else None, options=options)

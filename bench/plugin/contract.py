@@ -293,8 +293,9 @@ def check_segmenter(host: Any, spec: str, *, size: tuple[int, int], own_size: bo
         n_params = check_seeding(models, name)
         with_given = models[1]
         if given:
-            with_given = seeded_segmenter(host, explicit, channel_set, width, 0, name,
-                                          f"built with its declared defaults given ({given}): ")
+            with options.keeping_defaults():
+                with_given = seeded_segmenter(host, explicit, channel_set, width, 0, name,
+                                              f"built with its declared defaults given ({given}): ")
             differs = first_difference(dict(models[0].state_dict()), dict(with_given.state_dict()))
             if differs is not None:
                 raise defaults_differ(name, given, f"it has another {differs!r}")
@@ -458,7 +459,9 @@ def check_generator(host: Any, gen: str, *, real: torch.Tensor, builder: Generat
     data = real[:FIT_PAIRS].to(dev)
 
     def fitted_samples(cfg: dict[str, Any], context: str = "") -> torch.Tensor:
-        other = moved(seeded_generator(builder, component, cfg, 0, 0, name, context), dev, name)
+        with options.keeping_defaults():
+            built = seeded_generator(builder, component, cfg, 0, 0, name, context)
+        other = moved(built, dev, name)
         fitted(other, data, epochs, dev, name)
         return sampled(other, 5, 1, size, dev, name)
 
@@ -562,7 +565,8 @@ def check_loss(host: Any, loss: str, *, device: str = "cpu") -> dict[str, Any]:
     logits, target = loss_inputs(dev)
     value = loss_value(loss_fn, logits, target, name)
     if given:
-        other = built_loss(host, explicit, name, f"built with its declared defaults given ({given}): ")
+        with options.keeping_defaults():
+            other = built_loss(host, explicit, name, f"built with its declared defaults given ({given}): ")
         if not torch.equal(value.detach(), loss_value(other, logits, target, name).detach()):
             raise defaults_differ(name, given, "it returns another value")
     try:
@@ -621,8 +625,10 @@ def check_schedule(host: Any, schedule: str, *, config: Any) -> dict[str, Any]:
                             "ScheduleMeta(needs_generator=, uses=)")
     phases = phases_of(host, schedule, config, name)
     explicit, given = with_defaults(host, "schedules", schedule, "--schedule")
-    if given and phases_of(host, explicit, config, name, f"built with its declared defaults given ({given}): ") \
-            != phases:
+    with options.keeping_defaults():
+        explicit_phases = phases_of(host, explicit, config, name, f"built with its declared defaults given ({given}): ") \
+            if given else phases
+    if explicit_phases != phases:
         raise defaults_differ(name, given, "it gives other phases")
     generated = [p.name for p in phases if p.source != "real"]
     if bool(generated) != meta.needs_generator:

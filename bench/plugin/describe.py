@@ -25,7 +25,7 @@ def describe_component(component: Component, arg: str | None = None) -> str:
     for key, option in options.items():
         lines.append(f"  option {key}: {option.describe()}")
     if options:
-        lines.append(f"  options go after the name: {component.name}?{next(iter(options))}=VALUE&...")
+        lines.append("  options: NAME[:ARG]?key=value&... (bench run, bench sweep grids, --config files)")
     if component.variants is not None and arg is None:
         lines.append(f"  parametrised: {component.name}:" + ":".join(component.variants()))
         for axis, values in component.variants().items():

@@ -21,6 +21,7 @@ from bench.config.file import read_toml
 from bench.config.layers import Layer, merge, run_options
 from bench.config.options import cast_setting, unique_keys
 from bench.plugin.host import PluginHost
+from bench.plugin.options import resolve_spec
 from bench.results.records import run_dir
 from bench.results.reader import RecordProblem, read_record
 from bench.storage.atomic import atomic_write_bytes, write_json
@@ -148,6 +149,8 @@ def resolve_run(host: PluginHost, settings: dict[str, Any], seed: int, out: Path
 
     opts = run_options(settings, seed=seed, out=out)
     config = configuration.build(host, opts, nproc=nproc)
+    for name in configuration.execution(opts).log:  # a bad logger spec stops the sweep, not each of its runs
+        resolve_spec(host, "loggers", name, "--log")
     ident = identify(host, config, open_data(host, config, datasets))["hash"]
     return run_dir(out, config), ident, resolved(config, configuration.execution(opts))
 
@@ -178,6 +181,10 @@ def expand(host: PluginHost, grid: Grid, out: Path, command_line: Layer, seeds: 
         for seed in seeds if seeds is not None else grid.seeds:
             full = merge([*grid.layers(cell), command_line])
             run_folder, identity, settings = resolve_run(host, full, seed, out, nproc, datasets)
+            twin = next((e for e in entries if e["folder"] == str(run_folder)), None)
+            if twin is not None:
+                raise ConfigError(f"the grid names one run twice: {twin['cell']} and {full} (seed {seed}) are the "
+                                  f"same run ({run_folder}); drop one of the two values")
             cell_file = folder / "cells" / f"run_{len(entries)}.toml"
             args = ["run", "--config", str(cell_file), "--out", str(out)] + (["--nproc", str(nproc)] if nproc > 1 else [])
             entries.append({"cell": full, "seed": seed, "settings": settings, "args": args,

@@ -37,7 +37,8 @@ def test_builtins_register_through_entry_points():
     assert found["unet"]["version"]
     assert found["unet"]["registered"] == {"segmenters": ["unet"]}
     assert found["losses"]["registered"]["losses"] == ["tanimoto", "jaccard", "mse", "bce"]
-    assert set(found["datasets"]["registered"]["datasets"]) == {"isic2017", "folder", "fixture"}
+    assert set(found["datasets"]["registered"]["datasets"]) == {"isic2017", "isic2018", "ham10000", "ph2", "folder",
+                                                                          "fixture"}
     assert "bench_register_segmenters" in found["unet"]["hooks"]
 
 

@@ -79,7 +79,7 @@ def pair_tables(board: str) -> dict[tuple[str, str], dict[str, dict[tuple[str, s
     data, table, section, cols = None, None, "", []
     for line in board.split("## Cross-dataset")[0].splitlines():
         if line.startswith("## "):
-            data = line[3:].split(" (profile ")[0]
+            data = line[3:].split(" (profile ")[0].split(", scored on ")[0]
         elif line.startswith("Mean per-image"):
             test = line.split(" split of `")[1].split("`")[0]
             table = out.setdefault((data, test), {"cells": {}, "diffs": {}})
@@ -262,3 +262,10 @@ def test_the_boards_data_holds_the_matrix_numbers(runs, board):
 ])
 def test_dataset_labels_are_the_name_and_what_tells_two_apart(specs, labels):
     assert [dataset_labels(specs)[s] for s in specs] == labels
+
+
+def test_each_pair_table_has_its_own_heading_naming_its_test_data(board):
+    headings = [line for line in board.splitlines() if line.startswith("## ")]
+    assert len(headings) == len(set(headings))
+    assert any(h.startswith(f"## {md(A)}, scored on {md(B)} (profile") for h in headings)
+    assert any(h.startswith(f"## {md(A)} (profile") for h in headings)  # scored on its own data: named once

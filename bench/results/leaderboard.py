@@ -73,7 +73,8 @@ def render(records: list[dict[str, Any]], metric: str = "jaccard", plots: Path |
         cols = _order({c for _, c in cells})
         n_images = sorted({record["summary"]["n_images"] for record in group})
         out += [
-            f"## {md(data)} (profile `{md(profile)}`, protocol v{md(version)})",
+            f"## {md(data)}{f', scored on {md(test)}' if test != data else ''} (profile `{md(profile)}`, "
+            f"protocol v{md(version)})",
             "",
             *([f"The same data (equal fingerprints) also at: {', '.join(f'`{md(a)}`' for a in also)}.", ""]
               if (also := sorted({r["run"]["data"] for r in group} - {data})) else []),
